@@ -1,0 +1,1 @@
+"""Inference devices: llama.cpp (default), scripted (tests); see base.Driver for the protocol."""

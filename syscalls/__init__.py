@@ -1,0 +1,1 @@
+"""The syscall table: specs, errno, dispatcher, one module per family."""

@@ -1,0 +1,55 @@
+"""What a handler gets: the caller's identity, grants, workspace and the kernel's services.
+
+The kernel builds one CallContext per call; handlers never import the kernel or the shell.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .caps import ROOT, CapSet
+from .errno import Errno, SyscallError
+
+
+@dataclass
+class Limits:
+    read_bytes: int = 1 << 20  # largest fs.read without offset/length
+    write_bytes: int = 1 << 20  # largest single fs.write / fs.append
+    list_entries: int = 1000
+    max_tokens: int = 4096  # largest max_tokens for llm.*
+
+
+@dataclass
+class Usage:
+    tokens_in: int = 0
+    tokens_out: int = 0
+    bytes_written: int = 0
+
+
+@dataclass
+class CallContext:
+    workspace: Path
+    services: Any  # the kernel: .driver(), .info(), .table
+    pid: int = 0
+    caps: CapSet = ROOT
+    limits: Limits = field(default_factory=Limits)
+    stream: Callable[[str], None] | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    deadline: float = float("inf")
+    usage: Usage = field(default_factory=Usage)
+
+    def check(self) -> None:
+        """Raise EINTR if the call was cancelled, ETIMEDOUT if it ran past its deadline."""
+        if self.cancel.is_set():
+            raise SyscallError(Errno.EINTR, "cancelled")
+        if time.monotonic() > self.deadline:
+            raise SyscallError(Errno.ETIMEDOUT, "ran past its time limit; ask for less work")
+
+    def emit(self, text: str) -> None:
+        if self.stream is not None and text:
+            self.stream(text)

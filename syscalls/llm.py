@@ -1,0 +1,104 @@
+"""llm.*: the model itself, as a device every process can call."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..drivers.base import Sampling
+from .context import CallContext
+from .errno import Errno, SyscallError
+from .spec import Args, Result, syscall
+
+
+class SamplingArgs(Args):
+    max_tokens: int = Field(128, ge=1, le=8192, description="most tokens to generate")
+    temperature: float = Field(0.7, ge=0.0, le=2.0, description="0 = greedy, deterministic")
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    top_k: int = Field(40, ge=0, le=1000, description="0 = no top-k cut")
+    seed: int | None = Field(None, ge=0, description="fixed seed for repeatable sampling")
+    stop: list[str] = Field(default_factory=list, max_length=8, description="strings that end generation")
+    ignore_eos: bool = Field(False, description="keep going past the end-of-text token (benchmarks)")
+
+    def sampling(self, ctx: CallContext) -> Sampling:
+        if self.max_tokens > ctx.limits.max_tokens:
+            raise SyscallError(Errno.EINVAL, f"max_tokens {self.max_tokens} is over this process's limit of {ctx.limits.max_tokens}")
+        return Sampling(
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            seed=self.seed,
+            stop=list(self.stop),
+            ignore_eos=self.ignore_eos,
+        )
+
+
+class GenResult(Result):
+    text: str
+    finish_reason: Literal["stop", "length", "cancelled"]
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def _generate(ctx: CallContext, prompt: str | list[int], sampling: Sampling) -> GenResult:
+    driver = ctx.services.driver()
+    gen = driver.generate(prompt, sampling, on_text=ctx.emit, check=ctx.check)
+    ctx.usage.tokens_in += gen.tokens_in
+    ctx.usage.tokens_out += gen.tokens_out
+    return GenResult(
+        text=gen.text,
+        finish_reason=gen.finish_reason,
+        prompt_tokens=gen.tokens_in,
+        completion_tokens=gen.tokens_out,
+    )
+
+
+class CompleteArgs(SamplingArgs):
+    prompt: str = Field(description="text to continue", min_length=1, max_length=200_000)
+
+
+@syscall("llm.complete", args=CompleteArgs, result=GenResult, timeout=600.0, streams=True,
+         examples=({"prompt": "The capital of France is", "max_tokens": 8, "temperature": 0},))
+def llm_complete(ctx: CallContext, a: CompleteArgs) -> GenResult:
+    """Continue a text prompt with the model (streams as it generates)."""
+    driver = ctx.services.driver()
+    tokens = driver.tokenize(a.prompt, add_special=True, parse_special=False)
+    return _generate(ctx, tokens, a.sampling(ctx))
+
+
+class Message(Args):
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(max_length=200_000)
+
+
+class ChatArgs(SamplingArgs):
+    messages: list[Message] = Field(min_length=1, max_length=500, description="the conversation so far")
+
+
+@syscall("llm.chat", args=ChatArgs, result=GenResult, timeout=600.0, streams=True,
+         examples=({"messages": [{"role": "user", "content": "Say hi"}]},))
+def llm_chat(ctx: CallContext, a: ChatArgs) -> GenResult:
+    """Answer a conversation as the assistant, in the model's chat format."""
+    driver = ctx.services.driver()
+    prompt = driver.format_chat([m.model_dump() for m in a.messages])
+    tokens = driver.tokenize(prompt, add_special=True, parse_special=True)
+    return _generate(ctx, tokens, a.sampling(ctx))
+
+
+class TokenizeArgs(Args):
+    text: str = Field(max_length=200_000)
+    add_special: bool = Field(False, description="add the model's BOS token if it uses one")
+
+
+class TokenizeResult(Result):
+    tokens: list[int]
+    count: int
+
+
+@syscall("llm.tokenize", args=TokenizeArgs, result=TokenizeResult, examples=({"text": "hello world"},))
+def llm_tokenize(ctx: CallContext, a: TokenizeArgs) -> TokenizeResult:
+    """Split text into the model's tokens."""
+    toks = ctx.services.driver().tokenize(a.text, add_special=a.add_special)
+    return TokenizeResult(tokens=toks, count=len(toks))

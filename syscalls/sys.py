@@ -1,0 +1,78 @@
+"""sys.*: about the system itself."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from pydantic import Field
+
+from .context import CallContext
+from .spec import TABLE, Args, Result, syscall
+
+
+class NoArgs(Args):
+    pass
+
+
+class InfoResult(Result):
+    version: str
+    model: str
+    model_loaded: bool
+    data_dir: str
+    workspace: str
+    syscalls: int
+    pid: int
+
+
+@syscall("sys.info", args=NoArgs, result=InfoResult)
+def sys_info(ctx: CallContext, a: NoArgs) -> InfoResult:
+    """Show llmos's version, model, data directory and syscall count."""
+    info = ctx.services.info()
+    return InfoResult(
+        version=info["version"],
+        model=info["model"],
+        model_loaded=info["model_loaded"],
+        data_dir=info["data_dir"],
+        workspace=str(ctx.workspace),
+        syscalls=len(TABLE),
+        pid=ctx.pid,
+    )
+
+
+class TimeResult(Result):
+    unix: float
+    iso: str
+    timezone: str
+
+
+@syscall("sys.time", args=NoArgs, result=TimeResult)
+def sys_time(ctx: CallContext, a: NoArgs) -> TimeResult:
+    """Show the current time (Unix seconds and ISO 8601, local time zone)."""
+    now = time.time()
+    local = datetime.fromtimestamp(now, UTC).astimezone()
+    return TimeResult(unix=now, iso=local.isoformat(timespec="seconds"), timezone=str(local.tzinfo))
+
+
+class SyscallsArgs(Args):
+    family: str | None = Field(None, description="only this family, e.g. fs", max_length=32)
+
+
+class SyscallInfo(Result):
+    name: str
+    doc: str
+    capability: str
+    args: dict
+    result: dict
+    examples: list[dict]
+
+
+class SyscallsResult(Result):
+    syscalls: list[SyscallInfo]
+
+
+@syscall("sys.syscalls", args=SyscallsArgs, result=SyscallsResult, examples=({"family": "fs"},))
+def sys_syscalls(ctx: CallContext, a: SyscallsArgs) -> SyscallsResult:
+    """List the syscall table with each call's doc and JSON Schemas."""
+    specs = [s for s in TABLE.values() if a.family in (None, s.family)]
+    return SyscallsResult(syscalls=[SyscallInfo(**s.describe()) for s in sorted(specs, key=lambda s: s.name)])

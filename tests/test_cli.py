@@ -1,0 +1,115 @@
+"""`llmos` subcommands, run in-process (fast) and once as a real subprocess."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from llmos.shell.cli import main
+from llmos.syscalls.table import TABLE
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("llmos ")
+
+
+def test_call_sys_info_prints_json(capsys, home):
+    code, out, err = run(capsys, "call", "sys.info")
+    assert code == 0 and err == ""
+    info = json.loads(out)
+    assert info["data_dir"] == str(home.resolve()) and info["syscalls"] == len(TABLE)
+
+
+def test_call_errors_are_one_line_with_errno(capsys):
+    code, out, err = run(capsys, "call", "nope.nope")
+    assert code != 0 and out == ""
+    assert err.startswith("llmos: ENOSYS: ") and err.count("\n") == 1
+    code, out, err = run(capsys, "call", "fs.read", "path=../../../etc/passwd")
+    assert code == 13 and "root:" not in out + err and err.startswith("llmos: EACCES: ")
+    code, _, err = run(capsys, "call", "fs.read", "nokeyvalue")
+    assert code != 0 and err.startswith("llmos: EINVAL: ")
+    code, _, err = run(capsys, "call", "fs.read", "--args-json", "[1]")
+    assert code != 0 and "JSON object" in err
+
+
+def test_key_value_json_and_stdin(capsys, monkeypatch):
+    assert run(capsys, "call", "fs.write", "path=n.txt", "content=hello there")[0] == 0
+    code, out, _ = run(capsys, "call", "fs.read", "--args-json", '{"path": "n.txt", "length": 5}')
+    assert json.loads(out)["content"] == "hello"
+    monkeypatch.setattr(sys, "stdin", io.StringIO('{"path": "n.txt", "offset": 6}'))
+    code, out, _ = run(capsys, "call", "fs.read", "--args-json", "-")
+    assert json.loads(out)["content"] == "there"
+    # `true` parses as JSON: a bool, not the string "true"
+    assert run(capsys, "call", "fs.mkdir", "path=a/b", "parents=true")[0] == 0
+
+
+def test_syscalls_listing(capsys):
+    code, out, _ = run(capsys, "syscalls")
+    assert code == 0 and all(name in out for name in TABLE)
+    code, out, _ = run(capsys, "syscalls", "--json")
+    assert {s["name"] for s in json.loads(out)} == set(TABLE)
+    code, out, _ = run(capsys, "syscalls", "fs")
+    assert "args: path=" in out and "llm.complete" not in out
+    code, out, _ = run(capsys, "syscalls", "--pyi")
+    assert "class Stubs" in out
+    code, _, err = run(capsys, "syscalls", "fz")
+    assert code != 0 and "ENOSYS" in err
+
+
+def test_journal_command(capsys):
+    run(capsys, "call", "sys.time")
+    run(capsys, "call", "fs.read", "path=missing")
+    code, out, _ = run(capsys, "journal", "--json", "--tail", "2")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["name"] for r in rows] == ["sys.time", "fs.read"] and rows[1]["errno"] == "ENOENT"
+    code, out, _ = run(capsys, "journal")
+    assert "ENOENT" in out and "sys.time" in out
+
+
+def test_missing_model_is_one_clear_line(capsys, tmp_path):
+    code, out, err = run(capsys, "--model", str(tmp_path / "nope.gguf"), "call", "llm.complete", "prompt=x")
+    assert code != 0 and err.startswith("llmos: ENOENT: model file not found") and err.count("\n") == 1
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"not a model at all")
+    code, out, err = run(capsys, "call", "--model", str(bad), "llm.tokenize", "text=x")
+    assert code != 0 and err.startswith("llmos: EINVAL: ") and "GGUF" in err
+    code, out, err = run(capsys, "--model", "no-such-model", "call", "llm.tokenize", "text=x")
+    assert code != 0 and "unknown model" in err
+
+
+def test_model_list(capsys):
+    code, out, _ = run(capsys, "model", "list")
+    assert code == 0 and "default" in out and "gemma-3-270m" in out
+    code, out, _ = run(capsys, "model", "list", "--json")
+    entries = {e["spec"]: e for e in json.loads(out)}
+    assert entries["default"]["available"] and entries["default"]["path"].endswith(".gguf")
+
+
+def test_console_script_end_to_end(home):
+    """The installed `llmos` entry point, as a user's shell runs it."""
+    exe = shutil.which("llmos", path=os.path.dirname(sys.executable)) or shutil.which("llmos")
+    assert exe, "the llmos console script is not installed"
+    env = {**os.environ, "LLMOS_HOME": str(home)}
+    p = subprocess.run([exe, "call", "sys.info"], capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 0 and json.loads(p.stdout)["version"]
+    p = subprocess.run([exe, "--model", "/nonexistent/model.gguf", "call", "llm.complete", "prompt=x"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode != 0 and "Traceback" not in p.stderr and p.stderr.startswith("llmos: ENOENT")
+    # sys.info must not pay for torch or llama.cpp
+    code = "import sys; from llmos.shell.cli import main; main(['call','sys.info']); print(sorted(m for m in ('torch','llama_cpp','transformers') if m in sys.modules))"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert p.stdout.strip().endswith("[]"), p.stdout + p.stderr
