@@ -1,4 +1,1 @@
-"""Apps: the app SDK (manifest, App) and the loader (entry points group `llmos.apps`).
-
-The kernel-loop issue fills this package; until then, scripts use `llmos.kernel.Kernel`.
-"""
+"""Apps: the SDK (manifest, App), the registry (entry points `llmos.apps`, loose files), launch."""

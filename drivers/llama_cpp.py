@@ -2,8 +2,13 @@
 
 One model, one context with `n_seq` sequence slots over a unified KV cache, native sampler
 chains. Each slot remembers which tokens its KV holds, so a prompt that extends the slot's
-last one (a chat, an agent loop) only prefills what is new. The scheduler issue builds
-batched decoding and slot save/restore on the same context.
+last one (a chat, an agent loop) only prefills what is new.
+
+Decoding is a step engine (`open_seq`, `step`): each step is one `llama_decode` carrying the
+next token of every decoding sequence plus prompt chunks of prefilling ones, and each sequence
+samples from its own row of logits with its own native sampler chain; `generate` is that
+engine driving one sequence. `save_slot`/`restore_slot` copy one slot's KV out and back with
+llama_state_seq_get/set_data (kernel/scheduler.py swaps processes with them).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import codecs
 import ctypes
 import os
 import random
+import threading
 from pathlib import Path
 
 from .base import Check, DriverError, Generation, ModelInfo, OnText, Sampling, StopScanner
@@ -101,7 +107,11 @@ class LlamaCppDriver:
         self.mem = L.llama_get_memory(self.ctx)
         self.batch = L.llama_batch_init(n_batch, 0, n_seq)
         self.slots: list[list[int]] = [[] for _ in range(n_seq)]  # tokens each slot's KV holds
+        self._epoch = [0] * n_seq  # bumped whenever a slot's KV changes other than by a Seq's step
+        self.lock = threading.RLock()  # one thread at a time on the context
         self._pieces: dict[int, bytes] = {}
+        self._grammars: dict[str, object] = {}  # grammar text -> parsed sampler (cloned per use)
+        self._grammar_memo: dict[str | None, dict[bytes, object]] = {}  # see Sampler
         self._bos = L.llama_vocab_bos(self.vocab)
         self._template, self.chat_format = self._pick_template()
         self.info = ModelInfo(
@@ -187,46 +197,83 @@ class LlamaCppDriver:
 
     # -- decoding -------------------------------------------------------------------------
 
-    def _decode(self, seq: int, tokens: list[int], pos: int) -> None:
-        """Append `tokens` to slot `seq` at `pos`, in n_batch chunks; logits for the last one."""
-        L, b = _L, self.batch
-        for start in range(0, len(tokens), self.n_batch):
-            chunk = tokens[start : start + self.n_batch]
-            last = start + len(chunk) == len(tokens)
-            for i, t in enumerate(chunk):
-                b.token[i] = t
-                b.pos[i] = pos + start + i
-                b.n_seq_id[i] = 1
-                b.seq_id[i][0] = seq
-                b.logits[i] = last and i == len(chunk) - 1
-            b.n_tokens = len(chunk)
-            rc = L.llama_decode(self.ctx, b)
-            if rc == 1:  # no room in the unified KV: drop the other slots' caches and retry
-                for other in range(self.n_seq):
-                    if other != seq and self.slots[other]:
-                        L.llama_memory_seq_rm(self.mem, other, 0, -1)
-                        self.slots[other] = []
-                rc = L.llama_decode(self.ctx, b)
-            if rc != 0:
-                raise DriverError("EIO", f"llama_decode failed with code {rc}")
-            self.slots[seq].extend(chunk)
+    @staticmethod
+    def _common(a: list[int], b: list[int], limit: int) -> int:
+        n = 0
+        while n < limit and a[n] == b[n]:
+            n += 1
+        return n
+
+    def _reuse_prefix(self, slot: int, tokens: list[int]) -> int:
+        """Keep the longest prefix of `tokens` already in KV; return how many tokens are there.
+
+        First the slot's own cache; if another slot holds a longer common prefix (processes
+        that share a system prompt), its cells are shared into this slot with
+        llama_memory_seq_cp instead of being prefilled again (a unified KV cache makes that a
+        metadata copy).
+        """
+        L = _L
+        limit = len(tokens) - 1  # always decode at least one token, for fresh logits
+        own = self.slots[slot]
+        common = self._common(own, tokens, min(len(own), limit))
+        best, donor = common, None
+        for other, toks in enumerate(self.slots):
+            if other != slot and len(toks) > best:
+                n = self._common(toks, tokens, min(len(toks), limit))
+                if n > best:
+                    best, donor = n, other
+        L.llama_memory_seq_rm(self.mem, slot, common if donor is None else 0, -1)
+        if donor is None:
+            del own[common:]
+            return common
+        L.llama_memory_seq_cp(self.mem, donor, slot, 0, best)
+        self.slots[slot] = list(tokens[:best])
+        return best
 
     def reset_slot(self, slot: int) -> None:
         """Forget what slot `slot`'s KV holds."""
-        _L.llama_memory_seq_rm(self.mem, slot, 0, -1)
-        self.slots[slot] = []
+        with self.lock:
+            _L.llama_memory_seq_rm(self.mem, slot, 0, -1)
+            self.slots[slot] = []
+            self._epoch[slot] += 1
 
-    def _sampler(self, s: Sampling):
+    def _grammar(self, text: str):
+        """A fresh grammar sampler; the parsed grammar is cached per text and cloned."""
+        L = _L
+        cached = self._grammars.get(text)
+        if cached is None:
+            cached = L.llama_sampler_init_grammar(self.vocab, text.encode(), b"root")
+            if not cached:
+                raise DriverError("EINVAL", "the grammar does not parse")
+            self._grammars[text] = cached
+        return L.llama_sampler_clone(cached)
+
+    def grammar_accepts(self, grammar: str, text: str, *, complete: bool = True) -> bool:
+        """Whether `grammar` admits `text` (token by token, as decoding would feed it)."""
+        L = _L
+        g = self._grammar(grammar)
+        one = (L.llama_token_data * 1)()
+        arr = L.llama_token_data_array(one, 1, -1, False)
+        try:
+            tokens = self.tokenize(text)
+            if complete:
+                tokens.append(L.llama_vocab_eos(self.vocab))
+            for tok in tokens:
+                one[0].id, one[0].logit, one[0].p = tok, 0.0, 0.0
+                arr.size, arr.selected = 1, -1
+                L.llama_sampler_apply(g, ctypes.byref(arr))
+                if one[0].logit == float("-inf"):
+                    return False
+                L.llama_sampler_accept(g, tok)
+            return True
+        finally:
+            L.llama_sampler_free(g)
+
+    def sampler(self, s: Sampling) -> Sampler:
         L = _L
         sp = L.llama_sampler_chain_default_params()
         sp.no_perf = True
         chain = L.llama_sampler_chain_init(sp)
-        if s.grammar:
-            g = L.llama_sampler_init_grammar(self.vocab, s.grammar.encode(), b"root")
-            if not g:
-                L.llama_sampler_free(chain)
-                raise DriverError("EINVAL", "the grammar does not parse")
-            L.llama_sampler_chain_add(chain, g)
         if s.temperature <= 0:
             L.llama_sampler_chain_add(chain, L.llama_sampler_init_greedy())
         else:
@@ -236,7 +283,12 @@ class LlamaCppDriver:
             L.llama_sampler_chain_add(chain, L.llama_sampler_init_temp(s.temperature))
             seed = s.seed if s.seed is not None else random.getrandbits(32)
             L.llama_sampler_chain_add(chain, L.llama_sampler_init_dist(seed & 0xFFFFFFFF))
-        return chain
+        try:
+            grammar = self._grammar(s.grammar) if s.grammar else None
+        except DriverError:
+            L.llama_sampler_free(chain)
+            raise
+        return Sampler(self, chain, grammar, s.grammar)
 
     def prompt_tokens(self, prompt: str | list[int], *, special: bool = False) -> list[int]:
         if isinstance(prompt, str):
@@ -252,7 +304,28 @@ class LlamaCppDriver:
         check: Check | None = None,
         slot: int = 0,
     ) -> Generation:
-        L = _L
+        with self.lock:
+            seq = self.open_seq(prompt, sampling, slot=slot, on_text=on_text)
+            try:
+                while not seq.done:
+                    if check is not None:
+                        check()
+                    try:
+                        self.step([seq])
+                    except KVFull:  # no room in the unified KV: drop the other slots' caches, retry
+                        for other in range(self.n_seq):
+                            if other != slot and self.slots[other]:
+                                self.reset_slot(other)
+                        self.step([seq])
+            finally:
+                seq.close()
+        return seq.result()
+
+    # -- the step engine: many sequences, one llama_decode per step -------------------------
+
+    def open_seq(self, prompt: str | list[int], sampling: Sampling, *, slot: int = 0,
+                 on_text: OnText | None = None) -> Seq:
+        """Start a generation on `slot`, keeping any prefix of the prompt already in KV."""
         tokens = self.prompt_tokens(prompt)
         if not tokens:
             raise DriverError("EINVAL", "the prompt is empty")
@@ -261,39 +334,123 @@ class LlamaCppDriver:
             raise DriverError(
                 "EFBIG", f"the prompt is {len(tokens)} tokens; the context holds {self.info.n_ctx}: shorten it"
             )
-        max_tokens = min(sampling.max_tokens, room)
-        cached = self.slots[slot]
-        common = 0
-        limit = min(len(cached), len(tokens) - 1)  # always decode at least one token for logits
-        while common < limit and cached[common] == tokens[common]:
-            common += 1
-        L.llama_memory_seq_rm(self.mem, slot, common, -1)
-        del cached[common:]
-        self._decode(slot, tokens[common:], common)
+        with self.lock:
+            seq = Seq(tokens, sampling, self.sampler(sampling), on_text, min(sampling.max_tokens, room))
+            if seq.max_tokens <= 0:
+                seq.end("length")
+            else:
+                self.attach(seq, slot)
+        return seq
 
-        chain = self._sampler(sampling)
-        utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        scan = StopScanner(sampling.stop, on_text)
-        n_out, finish = 0, "length"
-        try:
-            while n_out < max_tokens:
-                if check is not None:
-                    check()
-                tok = L.llama_sampler_sample(chain, self.ctx, -1)
-                if not sampling.ignore_eos and L.llama_vocab_is_eog(self.vocab, tok):
-                    finish = "stop"
+    def attach(self, seq: Seq, slot: int) -> None:
+        """Put `seq` on `slot`: what the KV there (or in another slot) holds of it is kept, the rest
+        becomes `seq.pending`. Also how a sequence resumes after its slot was restored or changed."""
+        with self.lock:
+            common = self._reuse_prefix(slot, seq.history)
+            seq.slot = slot
+            seq.pending = seq.history[common:]
+            self._epoch[slot] += 1
+            seq.epoch = self._epoch[slot]
+
+    def step(self, seqs: list[Seq], *, chunk: int | None = None) -> list[Seq]:
+        """One llama_decode for all of `seqs`: the next token of each decoding sequence, then
+        prompt chunks (at most `chunk` tokens each) of prefilling ones while the batch has room.
+        Each sequence whose prompt is done samples its next token from its own logits row.
+        Returns the sequences that finished. Raises KVFull (nothing changed) when the unified KV
+        has no room for the batch: the caller frees some and steps again."""
+        L, b = _L, self.batch
+        chunk = chunk or self.n_batch
+        with self.lock:
+            live = [s for s in seqs if not s.done]
+            for s in live:
+                if s.epoch != self._epoch[s.slot]:  # someone else used the slot: resume from what is left
+                    self.attach(s, s.slot)
+            live.sort(key=lambda s: len(s.pending) > 1)  # decoding sequences first, then prefills
+            room, n, plan = self.n_batch, 0, []
+            for s in live:
+                if room == 0:
                     break
-                n_out += 1
-                if scan.feed(utf8.decode(self.piece(tok))):
-                    finish = "stop"
-                    break
-                if n_out < max_tokens:
-                    self._decode(slot, [tok], len(self.slots[slot]))
-        finally:
-            L.llama_sampler_free(chain)
-        if not scan.stopped:
-            scan.feed(utf8.decode(b"", final=True))
-        return Generation(scan.finish(), len(tokens), n_out, finish)
+                k = min(len(s.pending), room, chunk)
+                pos, slot, toks, last = len(self.slots[s.slot]), s.slot, s.pending, k == len(s.pending)
+                for i in range(k):
+                    b.token[n + i] = toks[i]
+                    b.pos[n + i] = pos + i
+                    b.n_seq_id[n + i] = 1
+                    b.seq_id[n + i][0] = slot
+                    b.logits[n + i] = last and i == k - 1
+                plan.append((s, k, n))
+                n += k
+                room -= k
+            if not plan:
+                return []
+            b.n_tokens = n
+            rc = L.llama_decode(self.ctx, b)
+            if rc == 1:
+                raise KVFull("ENOSPC", f"the KV cache ({self.info.n_ctx} tokens) has no room for this step")
+            if rc != 0:
+                raise DriverError("EIO", f"llama_decode failed with code {rc}")
+            finished = []
+            for s, k, start in plan:
+                self.slots[s.slot].extend(s.pending[:k])
+                del s.pending[:k]
+                if not s.pending:
+                    self._advance(s, start + k - 1)
+                    if s.done:
+                        finished.append(s)
+            return finished
+
+    def _advance(self, s: Seq, idx: int) -> None:
+        """Sample `s`'s next token from batch row `idx`; it becomes pending, or `s` ends."""
+        tok = s.sampler.sample(idx)
+        if not s.sampling.ignore_eos and _L.llama_vocab_is_eog(self.vocab, tok):
+            s.end("stop")
+            return
+        s.n_out += 1
+        if s.scan.feed(s.utf8.decode(self.piece(tok))):
+            s.end("stop")
+        elif s.n_out >= s.max_tokens:
+            s.end("length")
+        else:
+            s.history.append(tok)
+            s.pending = [tok]
+
+    # -- slot save/restore (KV virtual memory) --------------------------------------------
+
+    def save_slot(self, slot: int) -> bytes:
+        """A copy of slot `slot`'s KV (llama_state_seq_get_data; its tokens are `self.slots[slot]`)."""
+        L = _L
+        with self.lock:
+            if not self.slots[slot]:
+                return b""
+            size = L.llama_state_seq_get_size(self.ctx, slot)
+            buf = (ctypes.c_uint8 * size)()
+            n = L.llama_state_seq_get_data(self.ctx, buf, size, slot)
+            if n == 0:
+                raise DriverError("EIO", f"could not read slot {slot}'s KV")
+            return ctypes.string_at(buf, n)
+
+    def restore_slot(self, slot: int, data, tokens: list[int]) -> None:
+        """Load KV saved by save_slot (bytes, or any writable buffer such as an mmap) into `slot`,
+        which then holds `tokens`. Raises KVFull (the slot left empty) if the cache has no room."""
+        L = _L
+        with self.lock:
+            self.reset_slot(slot)
+            if not tokens:
+                return
+            n = len(data)
+            try:
+                ptr = (ctypes.c_uint8 * n).from_buffer(data)
+            except TypeError:  # read-only bytes: point at them, no copy
+                ptr = ctypes.cast(ctypes.c_char_p(data), ctypes.POINTER(ctypes.c_uint8))
+            if L.llama_state_seq_set_data(self.ctx, ptr, n, slot) == 0:
+                L.llama_memory_seq_rm(self.mem, slot, 0, -1)
+                raise KVFull("ENOSPC", f"no room in the KV cache to restore {len(tokens)} tokens into slot {slot}")
+            self.slots[slot] = list(tokens)
+
+    def slot_bytes(self, slot: int) -> int:
+        """How many bytes slot `slot`'s KV takes (what save_slot would return)."""
+        with self.lock:
+            return _L.llama_state_seq_get_size(self.ctx, slot) if self.slots[slot] else 0
 
     # -- info and teardown ----------------------------------------------------------------
 
@@ -305,7 +462,152 @@ class LlamaCppDriver:
     def close(self) -> None:
         L = _L
         if getattr(self, "ctx", None):
+            for g in self._grammars.values():
+                L.llama_sampler_free(g)
+            self._grammars.clear()
             L.llama_batch_free(self.batch)
             L.llama_free(self.ctx)
             L.llama_model_free(self.model)
             self.ctx = None
+
+
+class Sampler:
+    """One sequence's sampler: a native chain, plus an optional grammar applied lazily.
+
+    Masking a 262k-token vocabulary with a grammar on every token is what makes constrained
+    decoding slow. Instead (as llama.cpp's common_sampler does) the chain picks a token
+    unconstrained and the grammar checks just that one token. Only when it is rejected does
+    the grammar look further: first at the TOP_K most likely tokens (the best allowed among
+    them is the best allowed overall, so greedy decoding stays exact), then, if none of those
+    is allowed, at the whole vocabulary. A whole-vocabulary scan that finds only a few allowed
+    tokens is remembered by the text generated so far (the grammar's state is a function of
+    it), so the next action that reaches the same point skips the scan.
+    """
+
+    TOP_K = 256
+    REMEMBER_AT_MOST = 64  # allowed tokens, for a scan to be worth remembering
+
+    def __init__(self, driver: LlamaCppDriver, chain, grammar, grammar_key: str | None = None):
+        L = _L
+        self.d = driver
+        self.chain = chain
+        self.grammar = grammar
+        self.fast = self.topk = self.remembered = self.full = 0
+        if grammar is not None:
+            import numpy as np
+
+            self._np = np
+            self._n = driver.info.n_vocab
+            self._buf = np.zeros(self._n, dtype=np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)]))
+            self._arr = L.llama_token_data_array(self._buf.ctypes.data_as(L.llama_token_data_p), 1, -1, False)
+            self._ids = np.arange(self._n, dtype=np.int32)
+            self._memo = driver._grammar_memo.setdefault(grammar_key, {})
+            self._text = b""
+
+    def _apply(self, ids, logits) -> int:
+        """Grammar, then chain, over candidates `ids`; the chosen token, or -1 if none is allowed."""
+        L, np, n = _L, self._np, len(ids)
+        buf = self._buf
+        buf["id"][:n] = ids
+        buf["logit"][:n] = logits[ids] if ids is not self._ids else logits
+        buf["p"][:n] = 0.0
+        arr = self._arr
+        arr.size, arr.selected, arr.sorted = n, -1, False
+        L.llama_sampler_apply(self.grammar, ctypes.byref(arr))
+        if not np.isfinite(buf["logit"][:n]).any():
+            return -1
+        L.llama_sampler_apply(self.chain, ctypes.byref(arr))
+        return int(buf["id"][arr.selected])
+
+    def sample(self, idx: int) -> int:
+        L, ctx = _L, self.d.ctx
+        tok = L.llama_sampler_sample(self.chain, ctx, idx)
+        g = self.grammar
+        if g is None:
+            return tok
+        buf, arr = self._buf, self._arr
+        buf["id"][0], buf["logit"][0], buf["p"][0] = tok, 0.0, 0.0
+        arr.size, arr.selected, arr.sorted = 1, -1, False
+        L.llama_sampler_apply(g, ctypes.byref(arr))
+        if buf["logit"][0] != float("-inf"):
+            self.fast += 1
+        else:
+            np = self._np
+            logits = np.ctypeslib.as_array(L.llama_get_logits_ith(ctx, idx), shape=(self._n,))
+            known = self._memo.get(self._text)
+            if known is not None:
+                self.remembered += 1
+                tok = self._apply(known, logits)
+            else:
+                self.topk += 1
+                tok = self._apply(np.argpartition(logits, -self.TOP_K)[-self.TOP_K :], logits)
+                if tok < 0:
+                    self.full += 1
+                    tok = self._apply(self._ids, logits)
+                    allowed = self._ids[np.isfinite(self._buf["logit"])]
+                    if len(allowed) <= self.REMEMBER_AT_MOST and len(self._memo) < 100_000:
+                        self._memo[self._text] = allowed.copy()
+            if tok < 0:
+                raise DriverError("EIO", "the grammar allows no token here")
+            L.llama_sampler_accept(self.chain, tok)
+        L.llama_sampler_accept(g, tok)
+        self._text += self.d.piece(tok)
+        return tok
+
+    def free(self) -> None:
+        L = _L
+        L.llama_sampler_free(self.chain)
+        if self.grammar is not None:
+            L.llama_sampler_free(self.grammar)
+        self.chain = self.grammar = None
+
+
+class KVFull(DriverError):
+    """The unified KV cache has no room for a step or a restore; nothing was decoded."""
+
+
+class Seq:
+    """One generation on a slot, advanced a batched step at a time (LlamaCppDriver.step).
+
+    `history` is the prompt and every sampled token still to be decoded or decoded; the slot's
+    KV holds all of it but `pending` (the rest of the prompt, or the last sampled token). So a
+    sequence can leave its slot between steps (save_slot, reset) and come back to any slot
+    (restore_slot, attach) and continue exactly where it was; its sampler keeps its own state.
+    """
+
+    def __init__(self, tokens: list[int], sampling: Sampling, sampler: Sampler, on_text: OnText | None,
+                 max_tokens: int):
+        self.history = list(tokens)
+        self.n_prompt = len(tokens)
+        self.pending: list[int] = []
+        self.slot = -1
+        self.epoch = -1
+        self.sampling = sampling
+        self.sampler: Sampler | None = sampler
+        self.max_tokens = max_tokens
+        self.n_out = 0
+        self.finish: str | None = None
+        self.text = ""
+        self.scan = StopScanner(sampling.stop, on_text)
+        self.utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    @property
+    def done(self) -> bool:
+        return self.finish is not None
+
+    def end(self, finish: str) -> None:
+        if not self.scan.stopped:
+            self.scan.feed(self.utf8.decode(b"", final=True))
+        self.text = self.scan.finish()
+        self.finish = finish
+        self.close()
+
+    def close(self) -> None:
+        """Free the native sampler (a sequence dropped unfinished reads as cancelled)."""
+        if self.sampler is not None:
+            self.sampler.free()
+            self.sampler = None
+
+    def result(self) -> Generation:
+        return Generation(self.text if self.done else self.scan.text, self.n_prompt, self.n_out,
+                          self.finish or "cancelled")

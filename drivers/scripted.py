@@ -13,7 +13,7 @@ from .base import Check, DriverError, Generation, ModelInfo, OnText, Sampling, S
 
 
 class ScriptedDriver:
-    def __init__(self, replies: list[str] | None = None, n_ctx: int = 2048, default: str | None = None):
+    def __init__(self, replies: list[str] | None = None, n_ctx: int = 65536, default: str | None = None):
         self.replies: deque[str] = deque(replies or [])
         self.default = default
         self.prompts: list[str] = []  # every prompt it was given, for assertions

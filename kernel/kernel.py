@@ -18,8 +18,11 @@ from ..syscalls.context import CallContext, Limits
 from ..syscalls.dispatch import Dispatcher, JournalEntry
 from ..syscalls.errno import Errno, SyscallError
 from ..syscalls.table import TABLE
+from .grants import Grants
 from .home import data_dir
 from .journal import Journal
+from .memory import Memory
+from .process import Process, ProcessTable, Quotas
 from .store import Store
 from .stubs import Stubs
 
@@ -49,7 +52,11 @@ class Kernel:
         self.models = ModelStore(home / "models")
         self.table = TABLE
         self.journal = Journal(store)
+        self.memory = Memory(store, services=self)  # conversations, paging, recall (issue 5)
         self.dispatcher = Dispatcher(TABLE, self._journal_write)
+        self.procs = ProcessTable(store, home)
+        self.grants = Grants(store)
+        self.recovered = self.procs.recover()  # processes a crashed kernel left running
         self.workspace = (workspace or home / "workspace").resolve()
         self.workspace.mkdir(parents=True, exist_ok=True)
         self.limits = Limits()
@@ -102,11 +109,11 @@ class Kernel:
 
     # -- calls -------------------------------------------------------------------------------
 
-    def context(self, *, pid: int = 0, caps: CapSet = ROOT, workspace: Path | None = None,
-                stream: Callable[[str], None] | None = None,
+    def context(self, *, pid: int = 0, caps: CapSet = ROOT, workspace: Path | str | None = None,
+                stream: Callable[[str], None] | None = None, limits: Limits | None = None,
                 cancel: threading.Event | None = None) -> CallContext:
-        ctx = CallContext(workspace=workspace or self.workspace, services=self, pid=pid, caps=caps,
-                          limits=self.limits, stream=stream)
+        ctx = CallContext(workspace=Path(workspace) if workspace else self.workspace, services=self, pid=pid,
+                          caps=caps, limits=limits or self.limits, stream=stream)
         if cancel is not None:
             ctx.cancel = cancel
         return ctx
@@ -115,6 +122,46 @@ class Kernel:
              ctx: CallContext | None = None) -> BaseModel:
         """Make one syscall as the root process (or with `ctx`); raises SyscallError on failure."""
         return self.dispatcher.dispatch(ctx or self.context(stream=stream), name, args or {})
+
+    # -- processes ----------------------------------------------------------------------------
+
+    def spawn(self, *, task: str, caps: CapSet, app: str = "agent", parent: int = 0, max_steps: int | None = None,
+              max_tokens: int | None = None, timeout: float | None = None, max_bytes: int | None = None,
+              workspace: str | Path | None = None, priority: int = 0) -> Process:
+        """Create a ready process; `run(pid)` (or a parent's proc.wait) runs it."""
+        q = Quotas()
+        for name, value in (("steps", max_steps), ("tokens", max_tokens), ("seconds", timeout), ("bytes", max_bytes)):
+            if value is not None:
+                setattr(q, name, value)
+        return self.procs.spawn(app=app, task=task, caps=caps, quotas=q, parent=parent, workspace=workspace,
+                                priority=priority)
+
+    def process_sys(self, pid: int) -> Stubs:
+        """Syscall stubs bound to process `pid`: its grants, its workspace, its journal rows."""
+        p = self.procs.get(pid)
+        return Stubs(TABLE, lambda name, args: self.call(
+            name, args, ctx=self.context(pid=pid, caps=p.capset, workspace=p.workspace)))
+
+    def run(self, pid: int, **kw):
+        """Run process `pid` to its end: a generator of Step records (see kernel.loop)."""
+        from .loop import run
+
+        return run(self, pid, **kw)
+
+    def run_to_end(self, pid: int, check: Callable[[], None] | None = None) -> Process:
+        """Drive a ready process to its end (proc.wait before the scheduler), else wait for it."""
+        import time
+
+        p = self.procs.get(pid)
+        if p.state == "ready":
+            for _ in self.run(pid):
+                if check is not None:
+                    check()
+        while self.procs.get(pid).state not in ("exited", "killed"):
+            if check is not None:
+                check()
+            time.sleep(0.05)
+        return self.procs.get(pid)
 
     def _journal_write(self, entry: JournalEntry) -> None:
         try:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from . import sqlite_ext
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = []
 
 
@@ -43,10 +45,111 @@ def m001_journal(db: sqlite_utils.Database) -> None:
     db["journal"].create_index(["pid"])
 
 
+@migration
+def m002_processes(db: sqlite_utils.Database) -> None:
+    db["processes"].create(
+        {
+            "pid": int,
+            "parent": int,
+            "app": str,
+            "task": str,
+            "state": str,  # ready, running, waiting, stopped, exited, killed
+            "priority": int,
+            "caps": str,  # JSON list of capability strings
+            "quotas": str,  # JSON {steps, tokens, seconds, bytes}
+            "spent": str,  # JSON {steps, tokens, seconds, bytes}
+            "workspace": str,
+            "exit_status": int,
+            "exit_reason": str,
+            "created": float,
+            "ended": float,
+        },
+        pk="pid",
+    )
+    db["processes"].create_index(["state"])
+    db["mailbox"].create(
+        {"id": int, "pid": int, "sender": int, "body": str, "ts": float, "read": int}, pk="id"
+    )
+    db["mailbox"].create_index(["pid", "read"])
+
+
+@migration
+def m003_messages(db: sqlite_utils.Database) -> None:
+    """Each process's conversation, committed before anything acts on it."""
+    db["messages"].create(
+        {
+            "id": int,
+            "pid": int,
+            "role": str,  # system, user, assistant, tool
+            "kind": str,  # task, action, observation, reply, summary, note
+            "content": str,
+            "tokens": int,  # in the driver's tokens, when known
+            "paged_out": int,  # 0 resident, 1 paged out to disk (still here, out of the window)
+            "ts": float,
+        },
+        pk="id",
+    )
+    db["messages"].create_index(["pid", "paged_out"])
+
+
+# -- memory manager (issue 5; kernel/memory.py): m100.. so they never collide with m004..m099 --
+
+
+@migration
+def m100_memory_pages(db: sqlite_utils.Database) -> None:
+    """Page numbers for paged-out messages, running summaries, and the pinned core blocks."""
+    db["messages"].add_column("page", int)  # set when the message is paged out
+    db["mem_summaries"].create(
+        {"id": int, "pid": int, "upto_page": int, "content": str, "tokens": int, "source": str, "ts": float},
+        pk="id",
+    )
+    db["mem_summaries"].create_index(["pid"])
+    db["mem_core"].create({"pid": int, "text": str, "ts": float}, pk="pid")
+
+
+@migration
+def m101_memory_index(db: sqlite_utils.Database) -> None:
+    """Searchable items (messages, archival facts, core blocks), their FTS5 and sqlite-vec indexes."""
+    db["mem_items"].create(
+        {
+            "id": int,  # the id mem.recall shows and mem.forget takes
+            "source": str,  # conversation, archival, core
+            "pid": int,  # owner: the process whose message or core it is; who remembered a fact
+            "ref": int,  # messages.id for a message, the pid for a core block
+            "content": str,  # archival and core text (a message's text stays in messages)
+            "tags": str,
+            "ts": float,
+            "embedded": int,  # 0 waiting for its embedding, else the batch that embedded it
+        },
+        pk="id",
+    )
+    db["mem_items"].create_index(["source", "ref"])
+    db["mem_items"].create_index(["embedded"])
+    db["mem_items"].create_index(["pid"])
+    db.execute("CREATE VIRTUAL TABLE mem_fts USING fts5(text, tags, tokenize='porter unicode61')")
+    db.execute("CREATE VIRTUAL TABLE mem_vec USING vec0(embedding float[384] distance_metric=cosine)")
+    for m in db.query("SELECT id, pid, content, ts FROM messages ORDER BY id"):  # conversations so far
+        item = db["mem_items"].insert({"source": "conversation", "pid": m["pid"], "ref": m["id"], "tags": "",
+                                       "ts": m["ts"], "embedded": 0}).last_pk
+        db.execute("INSERT INTO mem_fts(rowid, text, tags) VALUES (?, ?, '')", [item, m["content"]])
+
+
+@migration
+def m004_process_runtime(db: sqlite_utils.Database) -> None:
+    """Which OS process runs each llmos process (to tell a crash from a run in another shell),
+    a kill request another shell can post, and the final reply."""
+    db["processes"].add_column("host_pid", int)
+    db["processes"].add_column("kill_requested", int)
+    db["processes"].add_column("reply", str)
+    db["grants"].create({"app": str, "capability": str, "granted": float}, pk=("app", "capability"))
+
+
 class Store:
     def __init__(self, path: Path):
         self.path = path
+        sqlite_ext.prepare()  # sqlite-vec, for the memory manager's vector index
         conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10.0, isolation_level=None)
+        sqlite_ext.load(conn)
         conn.execute("PRAGMA busy_timeout = 10000")
         self.db = sqlite_utils.Database(conn)
         self.db.enable_wal()

@@ -9,6 +9,17 @@ import sys
 from ..syscalls.errno import Errno, SyscallError
 from .render import ProgressBar, print_error, to_json
 
+# Command groups in their own modules (shell/cmd_*.py). Each defines
+#   register(sub, common)  -- add its subparsers (pass parents=[common] for --model/--gpu-layers)
+#   COMMANDS: dict[str, Callable[[Kernel, Namespace], int]]  -- handlers by subcommand name
+GROUPS = ("cmd_proc", "cmd_mem")
+
+
+def _groups():
+    import importlib
+
+    return [importlib.import_module(f"llmos.shell.{name}") for name in GROUPS]
+
 
 def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
     d = argparse.SUPPRESS if suppress else None
@@ -50,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     sub.add_parser("shell", parents=[common], help="the interactive shell (the default)")
+    for group in _groups():
+        group.register(sub, common)
     return parser
 
 
@@ -90,6 +103,10 @@ def _run(ns, bar: ProgressBar) -> int:
             return Repl(k).run()
     if cmd == "syscalls":
         return _syscalls(ns)
+    for group in _groups():
+        if cmd in group.COMMANDS:
+            with _boot(ns, bar) as k:
+                return group.COMMANDS[cmd](k, ns)
     with _boot(ns, bar) as k:
         if cmd == "call":
             return _call(k, ns, bar)

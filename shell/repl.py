@@ -18,6 +18,8 @@ SYSTEM = "You are llmos, a helpful assistant running inside the llmos operating 
 HELP = """\
 Type a message to chat with the model. Commands:
   /call NAME key=value ...   make a syscall, e.g. /call fs.list path=.
+  /run TASK                  run TASK as a process of the agent app, showing each step
+  /ps                        list processes (running and recent)
   /syscalls [FAMILY]         list the syscall table (or one family, with its arguments)
   /reset                     start a new conversation
   /help                      this text
@@ -48,7 +50,7 @@ class Repl:
         completer = NestedCompleter.from_nested_dict({
             "/call": {name: None for name in sorted(self.k.table)},
             "/syscalls": {f: None for f in families},
-            "/reset": None, "/help": None, "/quit": None,
+            "/run": None, "/ps": None, "/reset": None, "/help": None, "/quit": None,
         })
         return PromptSession(history=FileHistory(str(self.k.home / "shell_history")), completer=completer)
 
@@ -84,6 +86,12 @@ class Repl:
                 self.write("(new conversation)\n")
             elif cmd == "/syscalls":
                 self.syscalls(rest.strip())
+            elif cmd == "/run":
+                self.run_task(rest.strip())
+            elif cmd == "/ps":
+                for p in self.k.procs.list(all=True)[-10:]:
+                    end = f" [{p.exit_status}: {p.exit_reason}]" if p.ended else ""
+                    self.write(f"{p.pid:>4} {p.state:<8} {p.task[:50]}{end}\n")
             elif cmd == "/call":
                 name, args = split_call_line(rest)
                 result = self.k.call(name, args, stream=self.write)
@@ -93,6 +101,23 @@ class Repl:
         except SyscallError as err:
             self.write(error_line(err) + "\n")
         return True
+
+    def run_task(self, task: str) -> None:
+        from ..apps.launch import launch
+        from .cmd_proc import render
+
+        if not task:
+            raise SyscallError(Errno.EINVAL, "say what to do, e.g. /run list the files in my workspace")
+        proc = launch(self.k, "agent", task)
+        self.write(f"process {proc.pid} in {proc.workspace}\n")
+        try:
+            for step in self.k.run(proc.pid):
+                self.write(render(step) + "\n")
+                if step.type == "reply":
+                    self.write(step.text + "\n")
+        except KeyboardInterrupt:
+            self.k.procs.finish(proc.pid, "killed", 130, "interrupted (Ctrl-C)")
+            self.write("(stopped)\n")
 
     def syscalls(self, family: str) -> None:
         specs = sorted((s for s in self.k.table.values() if family in ("", s.family, s.name)), key=lambda s: s.name)

@@ -43,10 +43,39 @@ def _norm_scope(glob: str) -> str:
     return glob
 
 
+def _name_within(inner: str, outer: str) -> bool:
+    """Every syscall name `inner` matches is matched by `outer` too (`fs.read` within `fs.*`)."""
+    return fnmatch.fnmatchcase(inner, outer)
+
+
+def _scope_within(inner: str | None, outer: str | None) -> bool:
+    """A conservative glob-subset test: True only when `inner` surely matches no more than `outer`."""
+    if outer is None or outer == "**":
+        return True
+    if inner is None:
+        return False
+    if inner == outer or _scope_regex(outer).match(inner):
+        return True  # identical, or a literal path the outer glob matches
+    if outer.endswith("/**"):
+        return inner.startswith(outer[:-2])
+    return False
+
+
 @dataclass(frozen=True)
 class Capability:
     pattern: str
     scope: str | None = None
+
+    def within(self, other: Capability) -> bool:
+        return _name_within(self.pattern, other.pattern) and _scope_within(self.scope, other.scope)
+
+    def meet(self, other: Capability) -> Capability | None:
+        """The capability both allow, or None (used for manifest ∩ grants)."""
+        if self.within(other):
+            return self
+        if other.within(self):
+            return other
+        return None
 
     @classmethod
     def parse(cls, text: str) -> Capability:
@@ -90,6 +119,22 @@ class CapSet:
     def names_allowed(self, names: list[str]) -> list[str]:
         """The syscall names any capability here covers (ignoring scopes)."""
         return [n for n in names if any(c.covers_name(n) for c in self.caps)]
+
+    def covers(self, cap: Capability) -> bool:
+        return any(cap.within(c) for c in self.caps)
+
+    def intersect(self, other: CapSet) -> CapSet:
+        """What both sets allow: each pair's meet (manifest ∩ grants, parent ∩ request)."""
+        out: list[Capability] = []
+        for a in self.caps:
+            for b in other.caps:
+                m = a.meet(b)
+                if m is not None and m not in out:
+                    out.append(m)
+        return CapSet(out)
+
+    def strings(self) -> list[str]:
+        return [str(c) for c in self.caps]
 
     def __str__(self) -> str:
         return ", ".join(str(c) for c in self.caps) or "(nothing)"

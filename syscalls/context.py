@@ -42,6 +42,7 @@ class CallContext:
     cancel: threading.Event = field(default_factory=threading.Event)
     deadline: float = float("inf")
     usage: Usage = field(default_factory=Usage)
+    bytes_left: float = float("inf")  # the process's write quota still unspent
 
     def check(self) -> None:
         """Raise EINTR if the call was cancelled, ETIMEDOUT if it ran past its deadline."""

@@ -161,6 +161,8 @@ def _write(ctx: CallContext, a: WriteArgs, append: bool) -> WriteResult:
     data = _decode(a.content, a.encoding)
     if len(data) > ctx.limits.write_bytes:
         raise SyscallError(Errno.EFBIG, f"{len(data)} bytes is over the {ctx.limits.write_bytes}-byte write limit; write it in parts with fs.append")
+    if len(data) > ctx.bytes_left:
+        raise SyscallError(Errno.EDQUOT, f"writing {len(data)} bytes would pass this process's write quota ({int(ctx.bytes_left)} bytes left)")
     _, rel = resolve(ctx.workspace, a.path)
     if rel == ".":
         raise SyscallError(Errno.EISDIR, "the workspace root is a directory; name a file inside it")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import fs, llm, sys  # noqa: F401  (registration happens at import)
+from . import fs, llm, mem, proc, sys, tool  # noqa: F401  (registration happens at import)
 from .spec import TABLE, Syscall
 
 __all__ = ["TABLE", "Syscall", "families"]

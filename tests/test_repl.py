@@ -85,3 +85,16 @@ def test_conversation_longer_than_the_context_drops_old_turns(kernel, scripted):
     repl.chat("new question")
     assert "ok" in "".join(out) and len(calls) > 1
     assert repl.messages[-1] == {"role": "assistant", "content": "ok"}
+
+
+def test_run_and_ps_from_the_shell(kernel, scripted):
+    import json
+
+    scripted.queue(json.dumps({"call": "fs.list", "args": {"path": "."}}),
+                   json.dumps({"call": "reply", "args": {"text": "nothing here"}}))
+    repl, out = make(kernel, "/run list my files", "/ps", "/run")
+    repl.run()
+    text = "".join(out)
+    assert "[1] fs.list" in text and "nothing here" in text
+    assert "exited" in text and "replied" in text
+    assert "say what to do" in text

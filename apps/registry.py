@@ -1,0 +1,66 @@
+"""Finding apps: entry points in group `llmos.apps` (built-ins included) and loose files.
+
+A loose file is `$LLMOS_HOME/apps/NAME.py` defining `app = App(...)`. `LLMOS_APPS`, a comma
+list of names, limits which load. A broken app is reported in one line and left out.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..syscalls.errno import Errno, SyscallError
+from .sdk import App
+
+
+def _from_file(path: Path) -> App:
+    spec = importlib.util.spec_from_file_location(f"llmos_app_{path.stem}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    app = getattr(mod, "app", None)
+    if not isinstance(app, App):
+        raise ValueError("defines no `app = App(...)`")
+    return app
+
+
+def discover(home: Path) -> tuple[dict[str, App], list[str]]:
+    """(apps by name, one-line problems)."""
+    only = {n.strip() for n in os.environ.get("LLMOS_APPS", "").split(",") if n.strip()}
+    apps: dict[str, App] = {}
+    problems: list[str] = []
+
+    def add(origin: str, load) -> None:
+        try:
+            app = load()
+        except (ValidationError, ValueError, ImportError, SyntaxError, AttributeError) as exc:
+            first = str(exc).strip().splitlines()
+            problems.append(f"app {origin}: bad manifest or code: {first[0] if first else type(exc).__name__}")
+            return
+        if not isinstance(app, App):
+            problems.append(f"app {origin}: not an llmos App")
+        elif only and app.name not in only:
+            return
+        elif app.name in apps:
+            problems.append(f"app {origin}: name {app.name!r} is taken")
+        else:
+            apps[app.name] = app
+
+    for ep in entry_points(group="llmos.apps"):
+        add(ep.name, ep.load)
+    folder = home / "apps"
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.py")):
+            add(str(path), lambda path=path: _from_file(path))
+    return apps, problems
+
+
+def find(home: Path, name: str) -> App:
+    apps, problems = discover(home)
+    if name in apps:
+        return apps[name]
+    why = next((p for p in problems if name in p), None)
+    raise SyscallError(Errno.ENOENT, why or f"no app named {name!r}; installed: {', '.join(sorted(apps)) or 'none'}")

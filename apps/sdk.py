@@ -1,0 +1,47 @@
+"""The app SDK: a manifest (name, what it does, the capabilities it asks for) and an App.
+
+An agent app is driven by the model through the kernel loop; a code app is a Python function
+`main(sys, task)` that makes syscalls itself through `sys` (stubs bound to its process, so its
+grants and workspace apply: `sys.fs.read(path=...)`, `sys.llm.chat(messages=[...])`) and
+returns its reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..syscalls.caps import Capability
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,39}$")
+    description: str = Field(min_length=1, max_length=200)
+    capabilities: list[str] = Field(default_factory=list, description="what the app asks for")
+    default_grants: list[str] = Field(default_factory=list, description="granted on first use (built-in apps)")
+    kind: Literal["agent", "code"] = "agent"
+    max_steps: int | None = Field(None, ge=1, le=1000)
+    max_tokens: int | None = Field(None, ge=1)
+
+    @field_validator("capabilities", "default_grants")
+    @classmethod
+    def _caps(cls, v: list[str]) -> list[str]:
+        for c in v:
+            Capability.parse(c)  # raises ValueError with what is wrong
+        return v
+
+
+class App:
+    def __init__(self, manifest: Manifest | dict, main: Callable | None = None):
+        self.manifest = manifest if isinstance(manifest, Manifest) else Manifest.model_validate(manifest)
+        self.main = main
+        if self.manifest.kind == "code" and main is None:
+            raise ValueError(f"code app {self.manifest.name} needs a main(sys, task)")
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name

@@ -1,0 +1,198 @@
+"""The process table, in SQLite: who runs, with what grants and budgets, and how each ended.
+
+States: ready -> running -> (waiting ->) exited | killed; `stopped` is reserved for the
+scheduler. The table outlives the kernel: `llmos ps --all` shows history, and a kernel that
+boots after a crash marks what was left running as `killed (kernel restart)`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..syscalls.caps import CapSet
+from ..syscalls.errno import Errno, SyscallError
+from .store import Store
+
+LIVE = ("ready", "running", "waiting", "stopped")
+ENDED = ("exited", "killed")
+
+
+@dataclass
+class Quotas:
+    steps: int = 16  # actions the model may take
+    tokens: int = 4096  # tokens the model may generate
+    seconds: float = 300.0  # wall time
+    bytes: int = 1 << 20  # bytes written through fs.*
+
+
+@dataclass
+class Spent:
+    steps: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    bytes: int = 0
+
+
+@dataclass
+class Process:
+    pid: int
+    parent: int
+    app: str
+    task: str
+    state: str
+    priority: int
+    caps: list[str]
+    quotas: Quotas
+    spent: Spent
+    workspace: str
+    created: float
+    exit_status: int | None = None
+    exit_reason: str | None = None
+    ended: float | None = None
+    host_pid: int | None = None
+    kill_requested: bool = False
+    reply: str | None = None
+    capset: CapSet = field(default=None, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self):
+        if self.capset is None:
+            self.capset = CapSet.parse(self.caps)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("capset")
+        return d
+
+
+def _alive(host_pid: int | None) -> bool:
+    if not host_pid:
+        return False
+    if host_pid == os.getpid():
+        return True
+    try:
+        os.kill(host_pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ProcessTable:
+    def __init__(self, store: Store, home: Path):
+        self.store = store
+        self.home = home
+
+    def _row(self, r: dict) -> Process:
+        return Process(
+            pid=r["pid"], parent=r["parent"], app=r["app"], task=r["task"], state=r["state"],
+            priority=r["priority"], caps=json.loads(r["caps"]), quotas=Quotas(**json.loads(r["quotas"])),
+            spent=Spent(**json.loads(r["spent"])), workspace=r["workspace"], created=r["created"],
+            exit_status=r["exit_status"], exit_reason=r["exit_reason"], ended=r["ended"],
+            host_pid=r["host_pid"], kill_requested=bool(r["kill_requested"]), reply=r["reply"],
+        )
+
+    def spawn(self, *, app: str, task: str, caps: CapSet, quotas: Quotas | None = None, parent: int = 0,
+              workspace: str | Path | None = None, priority: int = 0) -> Process:
+        q = quotas or Quotas()
+        with self.store.lock, self.store.db.conn:
+            table = self.store.db["processes"]
+            table.insert({
+                "parent": parent, "app": app, "task": task, "state": "ready", "priority": priority,
+                "caps": json.dumps(caps.strings()), "quotas": json.dumps(asdict(q)), "spent": json.dumps(asdict(Spent())),
+                "workspace": "", "created": time.time(), "host_pid": os.getpid(), "kill_requested": 0,
+            })
+            pid = table.last_pk
+            ws = Path(workspace) if workspace else self.home / "proc" / str(pid)
+            ws.mkdir(parents=True, exist_ok=True)
+            table.update(pid, {"workspace": str(ws.resolve())})
+        return self.get(pid)
+
+    def get(self, pid: int) -> Process:
+        rows = list(self.store.db.query("SELECT * FROM processes WHERE pid = ?", [pid]))
+        if not rows:
+            raise SyscallError(Errno.ENOENT, f"no process {pid}; `llmos ps --all` lists them")
+        return self._row(rows[0])
+
+    def list(self, *, all: bool = False) -> list[Process]:
+        where = "" if all else f"WHERE state IN ({','.join('?' * len(LIVE))})"
+        rows = self.store.db.query(f"SELECT * FROM processes {where} ORDER BY pid", [] if all else list(LIVE))
+        return [self._row(r) for r in rows]
+
+    def children(self, pid: int) -> list[Process]:
+        return [self._row(r) for r in self.store.db.query("SELECT * FROM processes WHERE parent = ? ORDER BY pid", [pid])]
+
+    def is_descendant(self, pid: int, ancestor: int) -> bool:
+        if ancestor == 0:
+            return True
+        seen = set()
+        while pid and pid not in seen:
+            seen.add(pid)
+            parent = self.get(pid).parent
+            if parent == ancestor:
+                return True
+            pid = parent
+        return False
+
+    def _update(self, pid: int, **values) -> None:
+        with self.store.lock, self.store.db.conn:
+            self.store.db["processes"].update(pid, values)
+
+    def set_state(self, pid: int, state: str) -> None:
+        self._update(pid, state=state, host_pid=os.getpid())
+
+    def save_spent(self, pid: int, spent: Spent) -> None:
+        self._update(pid, spent=json.dumps(asdict(spent)))
+
+    def finish(self, pid: int, state: str, status: int, reason: str, reply: str | None = None) -> None:
+        """End a process (exited or killed), once: a process that has ended stays as it ended."""
+        if self.get(pid).state in ENDED:
+            return
+        self._update(pid, state=state, exit_status=status, exit_reason=reason, ended=time.time(), reply=reply)
+
+    def request_kill(self, pid: int) -> Process:
+        p = self.get(pid)
+        if p.state in ENDED:
+            raise SyscallError(Errno.EINVAL, f"process {pid} has already ended ({p.state}: {p.exit_reason})")
+        if p.state == "ready" or not _alive(p.host_pid):
+            self.finish(pid, "killed", 128 + 9, "killed")
+        else:
+            self._update(pid, kill_requested=1)  # the loop running it sees this between tokens
+        return self.get(pid)
+
+    def kill_requested(self, pid: int) -> bool:
+        row = self.store.db.execute("SELECT kill_requested FROM processes WHERE pid = ?", [pid]).fetchone()
+        return bool(row and row[0])
+
+    def recover(self) -> list[int]:
+        """At boot: processes left live by a kernel that is gone are marked killed."""
+        lost = []
+        for p in self.list():
+            if p.host_pid != os.getpid() and not _alive(p.host_pid):
+                self.finish(p.pid, "killed", 128 + 9, "killed (kernel restart)")
+                lost.append(p.pid)
+        return lost
+
+    # -- mailbox ---------------------------------------------------------------------------
+
+    def send(self, to: int, sender: int, body: str) -> int:
+        p = self.get(to)
+        if p.state in ENDED:
+            raise SyscallError(Errno.ENOENT, f"process {to} has ended; it cannot receive messages")
+        with self.store.lock, self.store.db.conn:
+            t = self.store.db["mailbox"]
+            t.insert({"pid": to, "sender": sender, "body": body, "ts": time.time(), "read": 0})
+            return t.last_pk
+
+    def recv(self, pid: int) -> dict | None:
+        with self.store.lock, self.store.db.conn:
+            rows = list(self.store.db.query(
+                "SELECT * FROM mailbox WHERE pid = ? AND read = 0 ORDER BY id LIMIT 1", [pid]))
+            if not rows:
+                return None
+            self.store.db["mailbox"].update(rows[0]["id"], {"read": 1})
+            return rows[0]

@@ -1,0 +1,106 @@
+"""The system prompt of an LLM-driven process, generated from the syscall table.
+
+Short on purpose: a 135M model follows a compact list of calls and a worked example better
+than prose, and copies concrete values it sees (so the call list shows placeholders, not
+file names). Only the calls this process may make appear, and only examples that use them.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..syscalls.grammar import PSEUDO
+from ..syscalls.spec import Syscall
+
+HEAD = (
+    "You are an llmos process. You act only through calls. Each turn, write exactly one JSON "
+    'action: {"call": NAME, "args": {...}}. You may call:\n'
+)
+TAIL = (
+    "Each action gets an Observation with its result or an error. If a call fails, read the "
+    "error and change what you do. As soon as you can answer the task, reply."
+)
+
+# Worked examples: (calls they need, transcript). Values differ from any real task on purpose.
+TURN_EXAMPLES = [
+    (
+        {"fs.read"},
+        [
+            "Task: what is in recipe.txt?",
+            {"call": "fs.read", "args": {"path": "recipe.txt"}},
+            'Observation: {"path": "recipe.txt", "content": "Mix flour and water.", "encoding": "utf-8", "size": 20, "bytes_read": 20}',
+            {"call": "reply", "args": {"text": "recipe.txt says: Mix flour and water."}},
+        ],
+    ),
+    (
+        {"tool.call"},
+        [
+            "Task: what is 6 times 7?",
+            {"call": "tool.call", "args": {"name": "calculator", "args": {"expression": "6*7"}}},
+            'Observation: {"name": "calculator", "result": 42}',
+            {"call": "reply", "args": {"text": "6 times 7 is 42."}},
+        ],
+    ),
+]
+
+
+def example_turns(specs: list[Syscall], limit: int = 2) -> list[dict]:
+    """Worked examples as chat turns (user / assistant), for the calls this process has."""
+    names = {s.name for s in specs}
+    turns: list[dict] = []
+    for need, transcript in TURN_EXAMPLES:
+        if need <= names and len(turns) < 4 * limit:
+            for i, x in enumerate(transcript):
+                role = "user" if i % 2 == 0 else "assistant"
+                turns.append({"role": role, "content": x if isinstance(x, str) else json.dumps(x)})
+    return turns
+
+
+EXAMPLES = [
+    (
+        {"fs.list"},
+        [
+            "Task: which files do I have?",
+            {"call": "fs.list", "args": {"path": "."}},
+            'Observation: {"path": ".", "entries": [{"name": "plan.md", "type": "file", "size": 120}], "truncated": false}',
+            {"call": "reply", "args": {"text": "You have one file: plan.md."}},
+        ],
+    ),
+    (
+        {"tool.call"},
+        [
+            "Task: what is 12 plus 30?",
+            {"call": "tool.call", "args": {"name": "calculator", "args": {"expression": "12+30"}}},
+            'Observation: {"name": "calculator", "result": 42}',
+            {"call": "reply", "args": {"text": "12 plus 30 is 42."}},
+        ],
+    ),
+]
+
+
+def _placeholder(name: str) -> str:
+    return name.upper()
+
+
+def signature(spec: Syscall) -> str:
+    """`fs.read {"path": PATH}`: the call with its required arguments as placeholders."""
+    if spec.name == "tool.call":
+        return 'tool.call {"name": TOOL, "args": {...}}'
+    req = [k for k, f in spec.args.model_fields.items() if f.is_required() or k == "path"]
+    inner = ", ".join(f'"{k}": {_placeholder(k)}' for k in req)
+    return f"{spec.name} {{{inner}}}"
+
+
+def system_prompt(specs: list[Syscall], tools: list[tuple[str, str]] = (), extra: str = "",
+                  examples: bool = True) -> str:
+    lines = [f"- {signature(s)} : {s.doc}" for s in specs]
+    lines.append('- reply {"text": TEXT} : ' + PSEUDO["reply"][0])
+    lines.append('- exit {"status": NUMBER, "reason": TEXT} : ' + PSEUDO["exit"][0])
+    if tools:
+        lines.append("Tools for tool.call: " + "; ".join(f"{name} ({doc})" for name, doc in tools))
+    names = {s.name for s in specs}
+    shown = [t for need, t in EXAMPLES if need <= names][:2] if examples else []
+    example = ""
+    for transcript in shown:
+        example += "\nExample:\n" + "\n".join(x if isinstance(x, str) else json.dumps(x) for x in transcript)
+    return HEAD + "\n".join(lines) + "\n" + TAIL + example + (f"\n{extra}" if extra else "")

@@ -1,0 +1,153 @@
+"""proc.*: processes — spawn, wait, kill, ps, send, recv, exit.
+
+Handlers reach the process table through ctx.services.procs. A child gets only capabilities
+its parent holds (EACCES otherwise). Until the scheduler runs processes side by side,
+proc.wait runs a ready child to its end in the caller's turn.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .caps import CapSet
+from .context import CallContext
+from .errno import Errno, SyscallError
+from .spec import Args, Result, syscall
+
+
+class ProcInfo(Result):
+    pid: int
+    parent: int
+    app: str
+    task: str
+    state: str
+    priority: int
+    steps: int
+    tokens: int
+    exit_status: int | None
+    exit_reason: str | None
+    reply: str | None
+
+
+def info(p) -> ProcInfo:
+    return ProcInfo(pid=p.pid, parent=p.parent, app=p.app, task=p.task[:200], state=p.state, priority=p.priority,
+                    steps=p.spent.steps, tokens=p.spent.tokens, exit_status=p.exit_status,
+                    exit_reason=p.exit_reason, reply=p.reply)
+
+
+class SpawnArgs(Args):
+    task: str = Field(description="what the child should do", min_length=1, max_length=2000)
+    caps: list[str] | None = Field(None, max_length=32, description="capabilities (default: all of yours)")
+    max_steps: int = Field(8, ge=1, le=100)
+    max_tokens: int = Field(2048, ge=1, le=65536)
+    workspace: Literal["own", "parent"] = Field("own", description="a fresh folder, or the caller's workspace")
+
+
+class SpawnResult(Result):
+    pid: int
+
+
+@syscall("proc.spawn", args=SpawnArgs, result=SpawnResult, examples=({"task": "list the files"},))
+def proc_spawn(ctx: CallContext, a: SpawnArgs) -> SpawnResult:
+    """Start a child process on a task, with a subset of your capabilities."""
+    from_kernel = ctx.services
+    if a.caps is None:
+        caps = ctx.caps
+    else:
+        try:
+            caps = CapSet.parse(a.caps)
+        except ValueError as exc:
+            raise SyscallError(Errno.EINVAL, str(exc)) from None
+        extra = [str(c) for c in caps if not ctx.caps.covers(c)]
+        if extra:
+            raise SyscallError(Errno.EACCES, f"a child can only get capabilities you hold; not yours: {', '.join(extra)}")
+    p = from_kernel.spawn(task=a.task, caps=caps, parent=ctx.pid, max_steps=a.max_steps, max_tokens=a.max_tokens,
+                          workspace=str(ctx.workspace) if a.workspace == "parent" else None)
+    return SpawnResult(pid=p.pid)
+
+
+class PidArgs(Args):
+    pid: int = Field(ge=1, description="process id")
+
+
+@syscall("proc.wait", args=PidArgs, result=ProcInfo, timeout=3600.0, examples=({"pid": 2},))
+def proc_wait(ctx: CallContext, a: PidArgs) -> ProcInfo:
+    """Wait for a child process to end; returns how it ended and its reply."""
+    procs = ctx.services.procs
+    if not procs.is_descendant(a.pid, ctx.pid):
+        raise SyscallError(Errno.EACCES, f"process {a.pid} is not your child")
+    ctx.services.run_to_end(a.pid, check=ctx.check)
+    return info(procs.get(a.pid))
+
+
+@syscall("proc.kill", args=PidArgs, result=ProcInfo, examples=({"pid": 2},))
+def proc_kill(ctx: CallContext, a: PidArgs) -> ProcInfo:
+    """End a process you started (or any, from the shell)."""
+    procs = ctx.services.procs
+    if a.pid == ctx.pid:
+        raise SyscallError(Errno.EINVAL, "use proc.exit (or the exit action) to end yourself")
+    if not procs.is_descendant(a.pid, ctx.pid):
+        raise SyscallError(Errno.EACCES, f"process {a.pid} is not yours to kill")
+    return info(procs.request_kill(a.pid))
+
+
+class PsArgs(Args):
+    all: bool = Field(False, description="include processes that have ended")
+
+
+class PsResult(Result):
+    processes: list[ProcInfo]
+
+
+@syscall("proc.ps", args=PsArgs, result=PsResult, examples=({"all": False},))
+def proc_ps(ctx: CallContext, a: PsArgs) -> PsResult:
+    """List processes (live ones, or all with all=true)."""
+    return PsResult(processes=[info(p) for p in ctx.services.procs.list(all=a.all)])
+
+
+class SendArgs(Args):
+    pid: int = Field(ge=1, description="the receiving process")
+    message: str = Field(max_length=4000)
+
+
+class SendResult(Result):
+    id: int
+
+
+@syscall("proc.send", args=SendArgs, result=SendResult, examples=({"pid": 2, "message": "hello"},))
+def proc_send(ctx: CallContext, a: SendArgs) -> SendResult:
+    """Put a message in another process's mailbox."""
+    return SendResult(id=ctx.services.procs.send(a.pid, ctx.pid, a.message))
+
+
+class NoArgs(Args):
+    pass
+
+
+class RecvResult(Result):
+    message: str | None
+    sender: int | None
+
+
+@syscall("proc.recv", args=NoArgs, result=RecvResult)
+def proc_recv(ctx: CallContext, a: NoArgs) -> RecvResult:
+    """Take the oldest unread message from your mailbox (message is null if there is none)."""
+    got = ctx.services.procs.recv(ctx.pid)
+    return RecvResult(message=got["body"] if got else None, sender=got["sender"] if got else None)
+
+
+class ExitArgs(Args):
+    status: int = Field(0, ge=0, le=255)
+    reason: str = Field("", max_length=240)
+
+
+@syscall("proc.exit", args=ExitArgs, result=ProcInfo, examples=({"status": 0, "reason": "done"},))
+def proc_exit(ctx: CallContext, a: ExitArgs) -> ProcInfo:
+    """End the calling process with a status and a reason."""
+    if ctx.pid == 0:
+        raise SyscallError(Errno.EINVAL, "the shell is not a process; nothing to exit")
+    procs = ctx.services.procs
+    procs.finish(ctx.pid, "exited", a.status, a.reason or "exited")
+    return info(procs.get(ctx.pid))
