@@ -27,6 +27,8 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--cold", action="store_true", help="forget remembered grammar scans before every action")
+    p.add_argument("--naive", action="store_true",
+                   help="instead mask the whole vocabulary with the grammar on every token (llama.cpp's plain way)")
     a = p.parse_args()
 
     from llmos.drivers.base import Sampling
@@ -37,6 +39,23 @@ def main() -> None:
     from llmos.syscalls.table import TABLE
 
     driver = LlamaCppDriver(ModelStore(models_dir()).resolve(a.model), spec=a.model, n_ctx=4096, n_seq=1)
+    if a.naive:
+        from llmos.drivers import llama_cpp as lc
+
+        def naive_sample(self, idx):  # the grammar filters every candidate, every token
+            L = lc._L
+            if self.grammar is None:
+                return L.llama_sampler_sample(self.chain, self.d.ctx, idx)
+            import numpy as np
+
+            logits = np.ctypeslib.as_array(L.llama_get_logits_ith(self.d.ctx, idx), shape=(self._n,))
+            tok = self._apply(self._ids, logits)
+            self.full += 1
+            L.llama_sampler_accept(self.chain, tok)
+            L.llama_sampler_accept(self.grammar, tok)
+            return tok
+
+        lc.Sampler.sample = naive_sample
     specs = [TABLE[n] for n in sorted(TABLE) if n.startswith(("fs.", "tool.", "sys.time"))]
     grammar = gbnf(specs)
     system = system_prompt(specs, [("calculator", "Evaluate arithmetic exactly.")])
@@ -79,6 +98,7 @@ def main() -> None:
     result = {
         "model": a.model,
         "cold": a.cold,
+        "naive": a.naive,
         "actions": len(n_con),
         "tokens": tokens,
         "median_action_tokens": median(n_con),

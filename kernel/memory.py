@@ -292,11 +292,13 @@ class Memory:
 
     @staticmethod
     def _visible(pid: int) -> tuple[str, list]:
-        """What process `pid` may recall: its own conversation and core, the system core, all archival."""
+        """What process `pid` may recall: its own paged-out conversation (what is resident is in its
+        window already, and would crowd the hits), its core and the system core, all archival."""
         if pid == 0:
             return "", []
-        return ("i.source = 'archival' OR (i.source = 'conversation' AND i.pid = ?) OR (i.source = 'core' AND i.ref IN (0, ?))",
-                [pid, pid])
+        return ("i.source = 'archival' OR (i.source = 'conversation' AND i.pid = ? AND EXISTS "
+                "(SELECT 1 FROM messages pm WHERE pm.id = i.ref AND pm.paged_out = 1)) "
+                "OR (i.source = 'core' AND i.ref IN (0, ?))", [pid, pid])
 
     def index_pending(self, *, batch: int = 64, check: Callable[[], None] | None = None) -> int:
         """Embed items still waiting for a vector, in batches; returns how many were embedded."""

@@ -91,7 +91,10 @@ def test_append_is_committed_and_indexed(mem, home):
     assert other.execute("SELECT content FROM messages WHERE id = ?", [mid]).fetchone()[0].startswith("hello")
     other.close()
     assert [m["id"] for m in mem.messages(7)] == [mid]
-    assert mem.search(7, "kettle", mode="fts")[0]["message_id"] == mid
+    assert mem.search(0, "kettle", mode="fts")[0]["message_id"] == mid
+    assert mem.search(7, "kettle", mode="fts") == []  # resident: in process 7's window already
+    mem.store.db.execute("UPDATE messages SET paged_out = 1 WHERE id = ?", [mid])
+    assert mem.search(7, "kettle", mode="fts")[0]["message_id"] == mid  # paged out: recallable
 
 
 # -- the window ---------------------------------------------------------------------------------
@@ -261,6 +264,7 @@ def test_forget_removes_from_every_index(mem):
     assert not any(traces().values()), traces()
     assert [h["id"] for h in mem.search(0, "safe combination zanzibar")] == [keep]
     mid = mem.append(9, "user", "my password is hunter2")
+    mem.store.db.execute("UPDATE messages SET paged_out = 1 WHERE id = ?", [mid])
     item = mem.search(9, "hunter2", mode="fts")[0]["id"]
     mem.forget(9, item)
     assert mem.messages(9)[0]["content"] == "[forgotten]" and mem.messages(9)[0]["id"] == mid
@@ -274,7 +278,8 @@ def test_mem_syscalls(kernel, mem):
     r = kernel.call("mem.remember", {"text": "Miso is the name of the user's cat.", "tags": ["pets"]})
     kernel.call("mem.remember", {"text": "The boiler was serviced in March."})
     p5 = kernel.context(pid=5)
-    kernel.memory.append(5, "user", "Remember that the garage code is 4417.")
+    garage = kernel.memory.append(5, "user", "Remember that the garage code is 4417.")
+    kernel.store.db.execute("UPDATE messages SET paged_out = 1 WHERE id = ?", [garage])
     hits = kernel.call("mem.recall", {"query": "cat name", "k": 3}).hits
     assert hits[0].id == r.id and hits[0].source == "archival" and hits[0].tags == ["pets"]
     conv = kernel.call("mem.recall", {"query": "garage code", "sources": ["conversation"]}, ctx=p5).hits
