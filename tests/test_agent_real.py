@@ -180,7 +180,6 @@ def test_prompt_injection_cannot_make_a_reader_write(home, smollm, tmp_path):
 
 
 def test_llmos_run_json_on_the_embedded_model(home, capsys):
-    import json
 
     from llmos.shell.cli import main
 
