@@ -25,6 +25,7 @@ class Sampling:
     stop: list[str] = field(default_factory=list)
     grammar: str | None = None  # GBNF, root rule `root`
     ignore_eos: bool = False  # benchmarks: generate exactly max_tokens
+    repeat_penalty: float = 1.0  # > 1 discourages repeating the last 64 tokens (1 = off)
 
 
 @dataclass

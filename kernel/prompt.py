@@ -21,41 +21,9 @@ TAIL = (
     "error and change what you do. As soon as you can answer the task, reply."
 )
 
-# Worked examples: (calls they need, transcript). Values differ from any real task on purpose.
-TURN_EXAMPLES = [
-    (
-        {"fs.read"},
-        [
-            "Task: what is in recipe.txt?",
-            {"call": "fs.read", "args": {"path": "recipe.txt"}},
-            'Observation: {"path": "recipe.txt", "content": "Mix flour and water.", "encoding": "utf-8", "size": 20, "bytes_read": 20}',
-            {"call": "reply", "args": {"text": "recipe.txt says: Mix flour and water."}},
-        ],
-    ),
-    (
-        {"tool.call"},
-        [
-            "Task: what is 6 times 7?",
-            {"call": "tool.call", "args": {"name": "calculator", "args": {"expression": "6*7"}}},
-            'Observation: {"name": "calculator", "result": 42}',
-            {"call": "reply", "args": {"text": "6 times 7 is 42."}},
-        ],
-    ),
-]
-
-
-def example_turns(specs: list[Syscall], limit: int = 2) -> list[dict]:
-    """Worked examples as chat turns (user / assistant), for the calls this process has."""
-    names = {s.name for s in specs}
-    turns: list[dict] = []
-    for need, transcript in TURN_EXAMPLES:
-        if need <= names and len(turns) < 4 * limit:
-            for i, x in enumerate(transcript):
-                role = "user" if i % 2 == 0 else "assistant"
-                turns.append({"role": role, "content": x if isinstance(x, str) else json.dumps(x)})
-    return turns
-
-
+# Worked examples in the system prompt: (calls they need, transcript). The model copies what it
+# sees, reply text included. Measured on 12 suite tasks: shown as chat turns instead, no better
+# (3/12 both) and more invented answers; with no examples at all, 2/12.
 EXAMPLES = [
     (
         {"fs.list"},
@@ -91,15 +59,14 @@ def signature(spec: Syscall) -> str:
     return f"{spec.name} {{{inner}}}"
 
 
-def system_prompt(specs: list[Syscall], tools: list[tuple[str, str]] = (), extra: str = "",
-                  examples: bool = True) -> str:
+def system_prompt(specs: list[Syscall], tools: list[tuple[str, str]] = (), extra: str = "") -> str:
     lines = [f"- {signature(s)} : {s.doc}" for s in specs]
     lines.append('- reply {"text": TEXT} : ' + PSEUDO["reply"][0])
     lines.append('- exit {"status": NUMBER, "reason": TEXT} : ' + PSEUDO["exit"][0])
     if tools:
         lines.append("Tools for tool.call: " + "; ".join(f"{name} ({doc})" for name, doc in tools))
     names = {s.name for s in specs}
-    shown = [t for need, t in EXAMPLES if need <= names][:2] if examples else []
+    shown = [t for need, t in EXAMPLES if need <= names][:2]
     example = ""
     for transcript in shown:
         example += "\nExample:\n" + "\n".join(x if isinstance(x, str) else json.dumps(x) for x in transcript)
