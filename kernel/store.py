@@ -158,18 +158,27 @@ class Store:
         self.migrate()
 
     def migrate(self) -> list[str]:
+        """Apply the migrations not yet recorded, each in its own write transaction.
+
+        Whether one is applied is read inside that transaction (BEGIN IMMEDIATE holds the write
+        lock), so two kernels booting a fresh database at once cannot both run it.
+        """
         applied = []
+        conn = self.db.conn
         with self.lock:
-            if "_migrations" not in self.db.table_names():
-                self.db["_migrations"].create({"name": str, "applied_at": float}, pk="name")
-            done = {row["name"] for row in self.db["_migrations"].rows}
+            conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at FLOAT)")
             for fn in MIGRATIONS:
-                if fn.__name__ in done:
-                    continue
-                with self.db.conn:
-                    self.db.conn.execute("BEGIN IMMEDIATE")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", [fn.__name__]).fetchone():
+                        conn.execute("COMMIT")
+                        continue
                     fn(self.db)
-                    self.db["_migrations"].insert({"name": fn.__name__, "applied_at": time.time()})
+                    conn.execute("INSERT INTO _migrations(name, applied_at) VALUES (?, ?)", [fn.__name__, time.time()])
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
                 applied.append(fn.__name__)
         return applied
 

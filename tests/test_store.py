@@ -27,3 +27,19 @@ def test_corrupt_database_is_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(SyscallError) as info:
         Kernel.boot(home)
     assert info.value.code == Errno.EIO and "move it aside" in info.value.message
+
+
+def test_kernels_booting_a_fresh_database_at_once_migrate_it_once(tmp_path):
+    import subprocess
+    import sys
+
+    code = "import sys; from llmos.kernel.store import Store; Store(__import__('pathlib').Path(sys.argv[1])).close()"
+    db = tmp_path / "race.db"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(db)], stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    s = Store(db)
+    names = [r["name"] for r in s.db["_migrations"].rows]
+    assert sorted(names) == sorted(m.__name__ for m in MIGRATIONS) and len(names) == len(set(names))
+    assert s.integrity() == "ok"
+    s.close()
