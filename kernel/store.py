@@ -135,6 +135,12 @@ def m101_memory_index(db: sqlite_utils.Database) -> None:
 
 
 @migration
+def m102_memory_vocab(db: sqlite_utils.Database) -> None:
+    """Per-word document counts of the memory index, to leave very common words out of BM25."""
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS mem_fts_v USING fts5vocab(mem_fts, 'row')")
+
+
+@migration
 def m004_process_runtime(db: sqlite_utils.Database) -> None:
     """Which OS process runs each llmos process (to tell a crash from a run in another shell),
     a kill request another shell can post, and the final reply."""
