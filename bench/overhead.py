@@ -35,7 +35,7 @@ def main() -> None:
     kernel = Kernel.boot(temp_home(), driver=driver)
     args = {"prompt": PROMPT, "max_tokens": n, "temperature": 0, "ignore_eos": True}
     def via_llmos():
-        r = kernel.call("llm.complete", args)
+        r = kernel.call("llm.complete", args)  # dispatcher, journal, kernel.generate
         assert r.completion_tokens == n, r.completion_tokens
 
     # Baseline 1: the high-level Llama class.

@@ -274,6 +274,8 @@ class LlamaCppDriver:
         sp = L.llama_sampler_chain_default_params()
         sp.no_perf = True
         chain = L.llama_sampler_chain_init(sp)
+        if s.repeat_penalty != 1.0:
+            L.llama_sampler_chain_add(chain, L.llama_sampler_init_penalties(self.info.n_vocab, 64, s.repeat_penalty, 0.0, 0.0))
         if s.temperature <= 0:
             L.llama_sampler_chain_add(chain, L.llama_sampler_init_greedy())
         else:

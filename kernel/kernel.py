@@ -64,6 +64,11 @@ class Kernel:
         self._driver = driver
         self._owns_driver = driver is None  # a driver handed in (tests, benchmarks) is the caller's to close
         self._driver_lock = threading.Lock()
+        self._scheduler = None  # made on first use for drivers that batch (see `scheduler`)
+        # run_many's big kernel lock: the SQLite connection is shared, so process threads take
+        # turns between generations and run at once only while the scheduler decodes for them.
+        self._bkl = threading.Lock()
+        self._tls = threading.local()
         self.sys = Stubs(TABLE, lambda name, args: self.call(name, args))
 
     @classmethod
@@ -146,7 +151,91 @@ class Kernel:
         """Run process `pid` to its end: a generator of Step records (see kernel.loop)."""
         from .loop import run
 
-        return run(self, pid, **kw)
+        try:
+            yield from run(self, pid, **kw)
+        finally:
+            if self._scheduler is not None:
+                self._scheduler.forget(pid)  # its swapped KV is of no more use
+
+    def run_many(self, pids: list[int], *, on_step: Callable | None = None, **kw) -> list[Process]:
+        """Run processes at once, each loop in its own thread, the scheduler batching their
+        decoding; `on_step(step)` is called from those threads. Returns them as they ended."""
+        errors: list[BaseException] = []
+        _ = self.scheduler  # start it: from here every decode goes through its thread
+
+        def one(pid: int) -> None:
+            self._tls.bkl = True
+            try:
+                with self._bkl:
+                    for step in self.run(pid, **kw):
+                        if on_step is not None:
+                            on_step(step)
+            except BaseException as exc:  # re-raised in the caller's thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=one, args=(pid,), name=f"llmos-pid-{pid}", daemon=True) for pid in pids]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return [self.procs.get(pid) for pid in pids]
+
+    # -- generation: through the scheduler when the driver batches ----------------------------
+
+    @property
+    def scheduler(self):
+        """The scheduler every generation on the model goes through (kernel/scheduler.py), made
+        on first use; None for a driver that cannot batch (the scripted one)."""
+        if self._scheduler is None:
+            driver = self.driver()
+            if hasattr(driver, "step"):
+                with self._driver_lock:
+                    if self._scheduler is None:
+                        from .scheduler import Scheduler
+
+                        self._scheduler = Scheduler(driver, self.home / "swap", stats_dir=self.home / "run",
+                                                    model=self.model_spec)
+        return self._scheduler
+
+    def priority(self, pid: int) -> int:
+        """Scheduling priority of `pid`'s generations: the shell (0) is interactive."""
+        from .scheduler import INTERACTIVE
+
+        return INTERACTIVE if pid == 0 else self.procs.get(pid).priority
+
+    def generate(self, pid: int, prompt: list[int] | str, sampling, *, on_text: Callable[[str], None] | None = None,
+                 check: Callable[[], None] | None = None, key=None, priority: int | None = None):
+        """Generate for process `pid` (0: the shell). Through the scheduler when it runs, batched
+        with every other process, building on the KV of `key` (default: the process's own); else
+        straight on the driver, in slot pid % n_seq."""
+        # One caller decodes fastest on its own thread; the scheduler starts when several do
+        # (run_many, llmos batch) and from then on every decode goes through its one thread
+        # (two threads decoding in one process slow each other: each drives its own OpenMP team).
+        sched = self._scheduler
+        if sched is None:
+            driver = self.driver()
+            return driver.generate(prompt, sampling, on_text=on_text, check=check,
+                                   slot=pid % getattr(driver, "n_seq", 1))
+        tokens = self.driver().prompt_tokens(prompt) if isinstance(prompt, str) else prompt
+        prio = self.priority(pid) if priority is None else priority
+        if not getattr(self._tls, "bkl", False):
+            return sched.generate(pid if key is None else key, tokens, sampling, on_text=on_text, check=check,
+                                  priority=prio, pid=pid)
+
+        def locked(fn):
+            def call(*a):
+                with self._bkl:
+                    return fn(*a)
+            return None if fn is None else call
+
+        self._bkl.release()  # let the other processes' threads reach the scheduler too
+        try:
+            return sched.generate(pid if key is None else key, tokens, sampling, on_text=locked(on_text),
+                                  check=locked(check), priority=prio, pid=pid)
+        finally:
+            self._bkl.acquire()
 
     def run_to_end(self, pid: int, check: Callable[[], None] | None = None) -> Process:
         """Drive a ready process to its end (proc.wait before the scheduler), else wait for it."""
@@ -169,7 +258,15 @@ class Kernel:
         except sqlite3.Error as exc:
             raise SyscallError(Errno.EIO, f"cannot write the journal: {exc}") from None
 
+    def stop_scheduler(self) -> None:
+        """Stop the scheduler's thread (the next generation starts a new one). Its idle OpenMP
+        workers slow llama_decode on any other thread, so code that decodes elsewhere stops it."""
+        if self._scheduler is not None:
+            self._scheduler.close()
+            self._scheduler = None
+
     def close(self) -> None:
+        self.stop_scheduler()
         if self._driver is not None and self._owns_driver:
             self._driver.close()
         self._driver = None

@@ -142,7 +142,7 @@ def run(kernel, pid: int, *, temperature: float = 0.0, seed: int | None = None) 
         sampling = Sampling(max_tokens=min(action_tokens, left), temperature=temperature, seed=seed, grammar=grammar,
                             repeat_penalty=REPEAT_PENALTY)
         try:
-            gen = driver.generate(prompt, sampling, check=check, slot=pid % getattr(driver, "n_seq", 1))
+            gen = kernel.generate(pid, prompt, sampling, check=check)  # batched by the scheduler
         except (Killed, SyscallError, DriverError) as exc:
             yield stopped(exc)
             return

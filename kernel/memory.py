@@ -219,7 +219,12 @@ class Memory:
             chat = d.format_chat([{"role": "user", "content": prompt}])
             if len(d.tokenize(chat, parse_special=True)) + max_tokens > d.n_ctx():
                 raise ValueError("the pages to summarize do not fit the model's context")
-            return d.generate(chat, Sampling(max_tokens=max_tokens, temperature=0.0)).text
+            tokens = d.tokenize(chat, add_special=True, parse_special=True)
+            gen = getattr(self.services, "generate", None)
+            if gen is None:  # services without a scheduler-aware generate (tests, tools)
+                return d.generate(tokens, Sampling(max_tokens=max_tokens, temperature=0.0)).text
+            # Through the kernel, so every decode stays on the scheduler's one thread.
+            return gen(0, tokens, Sampling(max_tokens=max_tokens, temperature=0.0), key=("summary",)).text
 
         return generate
 

@@ -43,8 +43,8 @@ class GenResult(Result):
 
 
 def _generate(ctx: CallContext, prompt: str | list[int], sampling: Sampling) -> GenResult:
-    driver = ctx.services.driver()
-    gen = driver.generate(prompt, sampling, on_text=ctx.emit, check=ctx.check)
+    # Through the kernel's scheduler (batched with every process; the shell is interactive).
+    gen = ctx.services.generate(ctx.pid, prompt, sampling, on_text=ctx.emit, check=ctx.check, key=("llm", ctx.pid))
     ctx.usage.tokens_in += gen.tokens_in
     ctx.usage.tokens_out += gen.tokens_out
     return GenResult(

@@ -1,0 +1,204 @@
+"""Scheduler policy on a fake step driver (fast, deterministic): preemption, aging, cancel, swap."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from llmos.drivers.base import DriverError, Generation, ModelInfo, Sampling
+from llmos.kernel.scheduler import BATCH, INTERACTIVE, NORMAL, Scheduler, SwapStore
+
+
+class FakeSeq:
+    def __init__(self, tokens, sampling, on_text):
+        self.history, self.sampling, self.on_text = list(tokens), sampling, on_text
+        self.n_prompt, self.n_out, self.finish, self.slot, self.text = len(tokens), 0, None, -1, ""
+
+    @property
+    def done(self):
+        return self.finish is not None
+
+    def close(self):
+        pass
+
+    def result(self):
+        return Generation(self.text, self.n_prompt, self.n_out, self.finish or "cancelled")
+
+
+class FakeDriver:
+    """Each slot's 'KV' is its token list; the next token is a function of the whole history,
+    so a sequence resumed from a wrong image would continue differently."""
+
+    def __init__(self, n_seq=2, delay=0.0):
+        self.n_seq, self.delay = n_seq, delay
+        self.lock = threading.RLock()
+        self.slots = [[] for _ in range(n_seq)]
+        self.info = ModelInfo("fake", "", 0, 100_000, 100_000, 100, "chatml", "fake")
+        self.steps: list[list[int]] = []  # slots in each step
+
+    def prompt_tokens(self, prompt):
+        return list(prompt)
+
+    def open_seq(self, prompt, sampling, *, slot=0, on_text=None):
+        s = FakeSeq(prompt, sampling, on_text)
+        self.attach(s, slot)
+        return s
+
+    def attach(self, s, slot):
+        self.slots[slot] = list(s.history)
+        s.slot = slot
+
+    def step(self, seqs, chunk=None):
+        time.sleep(self.delay)
+        self.steps.append([s.slot for s in seqs])
+        for s in seqs:
+            assert self.slots[s.slot] == s.history, "a sequence ran on a slot holding someone else's KV"
+            tok = (sum(s.history) * 31 + len(s.history)) % 97
+            s.history.append(tok)
+            self.slots[s.slot].append(tok)
+            s.n_out += 1
+            s.text += f"{tok} "
+            if s.on_text:
+                s.on_text(f"{tok} ")
+            if s.n_out >= s.sampling.max_tokens:
+                s.finish = "length"
+        return [s for s in seqs if s.done]
+
+    def save_slot(self, slot):
+        return repr(self.slots[slot]).encode()
+
+    def restore_slot(self, slot, data, tokens):
+        assert eval(bytes(data).decode()) == list(tokens)
+        self.slots[slot] = list(tokens)
+
+    def reset_slot(self, slot):
+        self.slots[slot] = []
+
+    def slot_bytes(self, slot):
+        return len(self.save_slot(slot))
+
+
+def expected(prompt, n):
+    d = FakeDriver(1)
+    s = d.open_seq(prompt, Sampling(max_tokens=n))
+    while not s.done:
+        d.step([s])
+    return s.text
+
+
+@pytest.fixture
+def sched(tmp_path):
+    made = []
+
+    def make(driver, **kw):
+        s = Scheduler(driver, tmp_path / "swap", stats_dir=tmp_path / "run", **kw)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def test_requests_share_steps_and_match_their_alone_output(sched):
+    d = FakeDriver(4)
+    s = sched(d)
+    with d.lock:  # all four join the first step
+        reqs = [s.submit(i, [i + 1, 2, 3], Sampling(max_tokens=20), priority=NORMAL) for i in range(4)]
+    outs = [s.wait(r).text for r in reqs]
+    assert outs == [expected([i + 1, 2, 3], 20) for i in range(4)]
+    assert max(len(x) for x in d.steps) == 4 and len(d.steps) == 20
+
+
+def test_interactive_preempts_batch_which_resumes_exactly(sched):
+    d = FakeDriver(1, delay=0.002)
+    s = sched(d, slice_tokens=1000)
+    long = s.submit("bg", [5, 6], Sampling(max_tokens=300), priority=BATCH)
+    while s.stats.get("steps", 0) < 3 and not d.steps[3:]:
+        time.sleep(0.01)
+    fg = s.generate("fg", [7], Sampling(max_tokens=10), priority=INTERACTIVE)
+    assert not long.seq.done, "the interactive request waited for the batch one to finish"
+    assert long.preempted >= 1 and s.swaps_out >= 1 and s.swaps_in >= 1
+    assert fg.text == expected([7], 10)
+    assert s.wait(long).text == expected([5, 6], 300)  # swapped out and in: same continuation
+
+
+def test_equal_priorities_round_robin_by_time_slice(sched):
+    d = FakeDriver(1)
+    s = sched(d, slice_tokens=5)
+    with d.lock:
+        reqs = [s.submit(i, [i + 3], Sampling(max_tokens=20)) for i in range(3)]
+    assert [s.wait(r).text for r in reqs] == [expected([i + 3], 20) for i in range(3)]
+    assert all(r.preempted >= 1 for r in reqs[:2]) and s.swaps_in >= 3, [r.preempted for r in reqs]
+
+
+def test_a_batch_request_does_not_starve_under_constant_interactive_load(sched):
+    d = FakeDriver(1, delay=0.001)
+    s = sched(d, slice_tokens=20, aging_s=0.2)
+    stop = threading.Event()
+
+    def interactive_load():
+        while not stop.is_set():
+            s.generate(None, [1], Sampling(max_tokens=30), priority=INTERACTIVE)
+
+    with d.lock:
+        bg = s.submit("bg", [9], Sampling(max_tokens=40), priority=BATCH)
+        t = threading.Thread(target=interactive_load)
+        t.start()
+    try:
+        t0 = time.monotonic()
+        out = s.wait(bg)
+        assert time.monotonic() - t0 < 10
+        assert out.text == expected([9], 40)
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_check_cancels_one_request_and_the_others_go_on(sched):
+    d = FakeDriver(2, delay=0.001)
+    s = sched(d)
+    other = s.submit("b", [2], Sampling(max_tokens=50))
+    seen = []
+
+    def check():
+        if len(seen) >= 5:
+            raise KeyboardInterrupt  # what a kill or a spent quota raises in the caller
+
+    with pytest.raises(KeyboardInterrupt):
+        s.generate("a", [1], Sampling(max_tokens=1000), on_text=seen.append, check=check)
+    assert s.wait(other).text == expected([2], 50)
+    time.sleep(0.05)
+    assert not s.running and not s.waiting
+
+
+def test_swap_store_spills_to_disk_past_its_budget(tmp_path):
+    st = SwapStore(tmp_path, ram_budget=100)
+    st.put("a", [1, 2], b"x" * 80)
+    st.put("b", [3], b"y" * 80)
+    assert st.get("a").where == "disk" and st.get("b").where == "ram"
+    assert bytes(st.get("a").load()) == b"x" * 80 and st.ram_bytes == 80 and st.disk_bytes == 80
+    path = st.get("a").path
+    st.drop("a")
+    assert not path.exists()
+
+
+def test_kernel_falls_back_to_plain_generate_on_the_scripted_driver(kernel, scripted):
+    assert kernel.scheduler is None
+    scripted.queue("hello there")
+    assert kernel.generate(0, "hi", Sampling(max_tokens=8)).text == "hello there"
+
+
+def test_empty_or_bad_prompt_fails_only_that_request(sched):
+    class Picky(FakeDriver):
+        def open_seq(self, prompt, sampling, *, slot=0, on_text=None):
+            if not prompt:
+                raise DriverError("EINVAL", "the prompt is empty")
+            return super().open_seq(prompt, sampling, slot=slot, on_text=on_text)
+
+    d = Picky(1)
+    s = sched(d)
+    with pytest.raises(DriverError):
+        s.generate(None, [], Sampling(max_tokens=3))
+    assert s.generate(None, [4], Sampling(max_tokens=3)).text == expected([4], 3)
