@@ -259,8 +259,8 @@ class Kernel:
             raise SyscallError(Errno.EIO, f"cannot write the journal: {exc}") from None
 
     def stop_scheduler(self) -> None:
-        """Stop the scheduler's thread (the next generation starts a new one). Its idle OpenMP
-        workers slow llama_decode on any other thread, so code that decodes elsewhere stops it."""
+        """Stop the scheduler's thread; lone callers decode on their own thread again. (While it
+        runs, its OpenMP workers slow llama_decode on any other thread.)"""
         if self._scheduler is not None:
             self._scheduler.close()
             self._scheduler = None

@@ -142,7 +142,7 @@ def run(kernel, pid: int, *, temperature: float = 0.0, seed: int | None = None) 
         sampling = Sampling(max_tokens=min(action_tokens, left), temperature=temperature, seed=seed, grammar=grammar,
                             repeat_penalty=REPEAT_PENALTY)
         try:
-            gen = kernel.generate(pid, prompt, sampling, check=check)  # batched by the scheduler
+            gen = kernel.generate(pid, prompt, sampling, check=check)  # batched while the scheduler runs
         except (Killed, SyscallError, DriverError) as exc:
             yield stopped(exc)
             return

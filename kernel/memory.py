@@ -223,7 +223,7 @@ class Memory:
             gen = getattr(self.services, "generate", None)
             if gen is None:  # services without a scheduler-aware generate (tests, tools)
                 return d.generate(tokens, Sampling(max_tokens=max_tokens, temperature=0.0)).text
-            # Through the kernel, so every decode stays on the scheduler's one thread.
+            # Through the kernel, so while the scheduler runs this decode stays on its one thread.
             return gen(0, tokens, Sampling(max_tokens=max_tokens, temperature=0.0), key=("summary",)).text
 
         return generate
