@@ -1,12 +1,16 @@
 """Multiplexing: N processes generating 128 tokens each, scheduled and batched vs one after another.
 
-Same driver (n_seq = the largest N, unified KV), same prompts, greedy, EOS ignored, and both
-sides decode on the scheduler's thread (llama.cpp's OpenMP workers spin after each decode: a
-second thread calling llama_decode meanwhile runs at half speed, which would flatter or
-handicap either side). The baseline submits one process's generation at a time and waits for
+Same driver (n_seq = the largest N, one KV stream per slot), same prompts, greedy, EOS
+ignored, and both sides go through the same scheduler (and decode on the driver's one decode
+thread). The baseline submits one process's generation at a time and waits for
 it, as agent frameworks run agents; llmos submits all N at once and decodes one token for each
 of them per llama_decode. Keys `speedup_8`,
 `speedup_16` = baseline time over scheduled time. Goal: >= 3x at 16.
+
+For scale it also times bare llama_decode calls on the same context, no sampling and no
+scheduler: N slots' next tokens in one call vs one slot's token per call
+(`raw_decode_speedup_N`). That is the most batching can give with these kernels on this
+machine; the scheduler's speedup can only approach it.
 
     python bench/multiplex.py [--model default|gemma-3-270m] [--procs 8,16] [--tokens 128] [--json]
 """
@@ -32,7 +36,7 @@ def main() -> None:
 
     counts = [int(x) for x in a.procs.split(",")]
     path = ModelStore(models_dir()).resolve(a.model)
-    d = LlamaCppDriver(path, spec=a.model, n_ctx=4096, n_seq=max(counts))
+    d = LlamaCppDriver(path, spec=a.model, n_ctx=512, n_seq=max(counts))  # per slot: prompt + 128
     sched = Scheduler(d, temp_home() / "swap")
     prompts = [d.tokenize(f"Write a short story about {TOPICS[i % len(TOPICS)]} (number {i}).", add_special=True)
                for i in range(max(counts))]
@@ -68,9 +72,48 @@ def main() -> None:
         result[f"speedup_{n}"] = round(t_seq / t_sched, 2)
         lines.append(f"  {n:>2} processes: one after another {total / t_seq:7.1f} tok/s ({t_seq:5.1f} s), "
                      f"scheduled {total / t_sched:7.1f} tok/s ({t_sched:5.1f} s): {t_seq / t_sched:.2f}x")
+    for n in counts:
+        reset()
+        result[f"raw_decode_speedup_{n}"] = r = round(raw_decode_speedup(d, prompts[:n]), 2)
+        lines.append(f"  {n:>2} slots, bare llama_decode, batched vs one slot per call: {r:.2f}x")
     sched.close()
     d.close()
     report(result, a.json, lines)
+
+
+def raw_decode_speedup(d, prompts, steps: int = 32) -> float:
+    """Time one llama_decode per step carrying every slot's next token vs one per slot."""
+    import llama_cpp as L
+    from llmos.drivers.base import Sampling
+    from llmos.drivers.llama_cpp import decode_thread
+
+    with d.lock:
+        for slot, p in enumerate(prompts):  # prefill each slot with its prompt
+            d.generate(p, Sampling(max_tokens=1, temperature=0), slot=slot)
+        b, n = d.batch, len(prompts)
+        base = [len(d.slots[s]) for s in range(n)]
+
+        def decode(slots, i):
+            for j, s in enumerate(slots):
+                b.token[j], b.pos[j], b.n_seq_id[j], b.logits[j] = 100 + i, base[s] + i, 1, True
+                b.seq_id[j][0] = s
+            b.n_tokens = len(slots)
+            assert L.llama_decode(d.ctx, b) == 0
+
+        def batched():
+            for i in range(steps):
+                decode(range(n), i)
+
+        def one_by_one():  # a slot at a time, as one process after another would
+            for s in range(n):
+                for i in range(steps):
+                    decode([s], steps + i)
+
+        dt = decode_thread()  # where the driver decodes too: one OpenMP team in the process
+        t_batched, t_single = dt.call(timed, batched), dt.call(timed, one_by_one)
+        for s in range(n):
+            d.reset_slot(s)
+    return t_single / t_batched
 
 
 if __name__ == "__main__":

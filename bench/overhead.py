@@ -15,6 +15,26 @@ from _common import median, models_dir, parser, report, temp_home, timed
 PROMPT = "Once upon a time, in a small village by the sea, there lived"
 
 
+def same_weights(make):
+    """Build a llama_cpp.Llama that places its weights as llmos's driver does (see
+    drivers/llama_cpp.py:_extra_bufts), so both sides run the same matmul kernels."""
+    import llama_cpp.llama_cpp as raw
+    from llmos.drivers.llama_cpp import _extra_bufts
+
+    default = raw.llama_model_default_params
+
+    def params():
+        mp = default()
+        mp.use_extra_bufts = _extra_bufts()
+        return mp
+
+    raw.llama_model_default_params = params
+    try:
+        return make()
+    finally:
+        raw.llama_model_default_params = default
+
+
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--tokens", type=int, default=128)
@@ -23,7 +43,7 @@ def main() -> None:
     a = p.parse_args()
 
     import llama_cpp
-    from llmos.drivers.llama_cpp import LlamaCppDriver, _threads
+    from llmos.drivers.llama_cpp import LlamaCppDriver, _threads, decode_thread
     from llmos.drivers.models import ModelStore
     from llmos.kernel import Kernel
 
@@ -39,8 +59,8 @@ def main() -> None:
         assert r.completion_tokens == n, r.completion_tokens
 
     # Baseline 1: the high-level Llama class.
-    llm = llama_cpp.Llama(model_path=str(path), n_ctx=a.n_ctx, n_threads=threads, n_threads_batch=threads,
-                          n_batch=512, verbose=False)
+    llm = same_weights(lambda: llama_cpp.Llama(model_path=str(path), n_ctx=a.n_ctx, n_threads=threads,
+                                               n_threads_batch=threads, n_batch=512, verbose=False))
     prompt_toks = llm.tokenize(PROMPT.encode(), add_bos=True)
 
     def via_llama_class():
@@ -79,7 +99,11 @@ def main() -> None:
                 pos += 1
         L.llama_sampler_free(chain)
 
-    runs = {"llmos": via_llmos, "llama_class": via_llama_class, "raw": via_raw}
+    # The baselines decode on the process's decode thread itself (see drivers/llama_cpp.py:
+    # DecodeThread; a second decoding thread would slow every side down), so they pay no
+    # hand-off; llmos's call pays one per token.
+    dt = decode_thread()
+    runs = {"llmos": via_llmos, "llama_class": lambda: dt.call(via_llama_class), "raw": lambda: dt.call(via_raw)}
     for fn in runs.values():  # warm up
         fn()
     times: dict[str, list[float]] = {k: [] for k in runs}

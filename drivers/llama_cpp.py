@@ -1,8 +1,19 @@
 """The llama.cpp driver, on llama-cpp-python's low-level context API.
 
-One model, one context with `n_seq` sequence slots over a unified KV cache, native sampler
-chains. Each slot remembers which tokens its KV holds, so a prompt that extends the slot's
-last one (a chat, an agent loop) only prefills what is new.
+One model, one context with `n_seq` sequence slots, native sampler chains. Each slot has its
+own KV stream of `n_ctx` cells (llama.cpp's non-unified KV cache) and remembers which tokens
+it holds, so a prompt that extends the slot's last one (a chat, an agent loop) only prefills
+what is new.
+
+Why one stream per slot, not one cache shared by all (kv_unified): llama.cpp's attention sums
+over a sequence's cells in cell order, so the same tokens placed in a different order of cells
+give different floats, and a greedy continuation can flip at a near-tie. In a shared cache a
+sequence's cells land wherever there are holes (after another slot is freed, or its KV
+swapped back in); in its own stream they are always in position order, exactly as when the
+sequence ran alone. So a process's output does not depend on what else ran beside it, or on
+being swapped out and in. Attention also reads only the sequence's own cells, which makes a
+batched step cheaper. The cost: each slot's capacity is fixed (`n_ctx` per slot), and sharing
+a prefix between slots copies its KV (llama_state_seq_get/set_data) instead of sharing cells.
 
 Decoding is a step engine (`open_seq`, `step`): each step is one `llama_decode` carrying the
 next token of every decoding sequence plus prompt chunks of prefilling ones, and each sequence
@@ -58,6 +69,84 @@ def check_gguf(path: str | Path) -> Path:
     return p
 
 
+def _extra_bufts() -> bool:
+    """Whether llama.cpp may repack weights into its extra CPU buffer types.
+
+    Not where the build has AMX: ggml's AMX matmul segfaults on the first multi-token decode on
+    some Sapphire Rapids hosts (llama.cpp issues #20824, PR #26954: tile permission is granted
+    to the main thread only), as it did on this project's build machine. Without extra buffer
+    types the weights stay in plain CPU memory and the AVX-512/AVX2 kernels run them.
+    LLMOS_EXTRA_BUFTS=1 (or 0) forces the choice.
+    """
+    forced = os.environ.get("LLMOS_EXTRA_BUFTS")
+    if forced in ("0", "1"):
+        return forced == "1"
+    return b"AMX_INT8 = 1" not in _L.llama_print_system_info()
+
+
+KV_TYPES = {"f16": 1, "q8_0": 8}  # ggml_type values
+
+
+class DecodeThread:
+    """The one thread that ever runs llama_decode in this process.
+
+    llama.cpp computes a graph on an OpenMP team led by the calling thread, and every new
+    calling thread gets a team of its own. With more OpenMP threads than CPUs, libgomp stops
+    spin-waiting between parallel sections and sleeps instead (GOMP_SPINCOUNT's throttled
+    value), and from then on every decode in the process runs at about a third of its speed
+    (measured on the 2-core machine: 10.7 ms a token from one thread; 28 ms from any thread,
+    the first included, once a second thread had decoded). So every decode is handed to this
+    thread; the hand-off costs two thread wake-ups, tens of microseconds against milliseconds.
+    """
+
+    def __init__(self):
+        import queue
+
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="llmos-decode", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fn, args, box, done = job
+            try:
+                box.append(fn(*args))
+            except BaseException as exc:  # handed back to the caller
+                box.append(exc)
+            done.release()
+
+    def call(self, fn, *args):
+        if threading.get_ident() == self._thread.ident:
+            return fn(*args)
+        box: list = []
+        done = threading.Lock()
+        done.acquire()
+        self._jobs.put((fn, args, box, done))
+        done.acquire()
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0]
+
+    def close(self) -> None:
+        self._jobs.put(None)
+
+
+_decoder: DecodeThread | None = None
+_decoder_lock = threading.Lock()
+
+
+def decode_thread() -> DecodeThread:
+    """The process's decode thread, shared by every driver (started on first use)."""
+    global _decoder
+    with _decoder_lock:
+        if _decoder is None:
+            _decoder = DecodeThread()
+        return _decoder
+
+
 def _threads() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -71,16 +160,18 @@ class LlamaCppDriver:
         path: str | Path,
         *,
         spec: str | None = None,
-        n_ctx: int = 8192,
+        n_ctx: int = 4096,
         n_seq: int = 4,
         n_gpu_layers: int = 0,
         n_threads: int | None = None,
         n_batch: int = 512,
+        kv_type: str = "q8_0",
     ):
         p = check_gguf(path)
         L = _lib()
         mp = L.llama_model_default_params()
         mp.n_gpu_layers = n_gpu_layers
+        mp.use_extra_bufts = _extra_bufts()
         self.model = L.llama_model_load_from_file(str(p).encode(), mp)
         if not self.model:
             raise DriverError(
@@ -93,22 +184,30 @@ class LlamaCppDriver:
         self.n_batch = n_batch
         self.n_seq = n_seq
         cp = L.llama_context_default_params()
-        cp.n_ctx = min(n_ctx, n_ctx_train) if n_ctx_train > 0 else n_ctx
+        per_slot = min(n_ctx, n_ctx_train) if n_ctx_train > 0 else n_ctx
+        cp.n_ctx = per_slot * n_seq  # llama.cpp splits it evenly between the slots' streams
         cp.n_batch = n_batch
         cp.n_ubatch = n_batch
         cp.n_seq_max = n_seq
-        cp.kv_unified = True
+        cp.kv_unified = False  # one KV stream per slot: see the module docstring
+        # 8-bit KV: half the memory and swap images of f16, and llama.cpp's CPU attention over
+        # q8_0 keys is faster (measured: batched steps of 16 slots 20% faster).
+        if kv_type not in KV_TYPES:
+            raise DriverError("EINVAL", f"unknown KV type {kv_type!r}; use one of {', '.join(KV_TYPES)}")
+        cp.type_k = cp.type_v = KV_TYPES[kv_type]
         cp.n_threads = cp.n_threads_batch = n_threads or _threads()
         cp.no_perf = True
         self.ctx = L.llama_init_from_model(self.model, cp)
         if not self.ctx:
             L.llama_model_free(self.model)
-            raise DriverError("EIO", f"llama.cpp could not create a context of {cp.n_ctx} tokens; try a smaller n_ctx")
+            raise DriverError("EIO", f"llama.cpp could not create a context of {n_seq} x {per_slot} tokens; "
+                                     "try a smaller n_ctx or fewer slots")
         self.mem = L.llama_get_memory(self.ctx)
         self.batch = L.llama_batch_init(n_batch, 0, n_seq)
         self.slots: list[list[int]] = [[] for _ in range(n_seq)]  # tokens each slot's KV holds
         self._epoch = [0] * n_seq  # bumped whenever a slot's KV changes other than by a Seq's step
         self.lock = threading.RLock()  # one thread at a time on the context
+        self._decoder = decode_thread()
         self._pieces: dict[int, bytes] = {}
         self._grammars: dict[str, object] = {}  # grammar text -> parsed sampler (cloned per use)
         self._grammar_memo: dict[str | None, dict[bytes, object]] = {}  # see Sampler
@@ -118,7 +217,7 @@ class LlamaCppDriver:
             spec=spec or str(p),
             path=str(p),
             size_bytes=p.stat().st_size,
-            n_ctx=L.llama_n_ctx(self.ctx),
+            n_ctx=L.llama_n_ctx_seq(self.ctx),  # what one slot (one process) can hold
             n_ctx_train=n_ctx_train,
             n_vocab=L.llama_vocab_n_tokens(self.vocab),
             chat_format=self.chat_format,
@@ -208,9 +307,10 @@ class LlamaCppDriver:
         """Keep the longest prefix of `tokens` already in KV; return how many tokens are there.
 
         First the slot's own cache; if another slot holds a longer common prefix (processes
-        that share a system prompt), its cells are shared into this slot with
-        llama_memory_seq_cp instead of being prefilled again (a unified KV cache makes that a
-        metadata copy).
+        that share a system prompt), that slot's KV is copied into this one and cut to the
+        shared part (llama_state_seq_get/set_data: a memory copy, far cheaper than prefilling
+        it again; llama_memory_seq_cp would copy the donor's whole stream, lazily, at the next
+        decode) instead of prefilling it.
         """
         L = _L
         limit = len(tokens) - 1  # always decode at least one token, for fresh logits
@@ -220,14 +320,17 @@ class LlamaCppDriver:
         for other, toks in enumerate(self.slots):
             if other != slot and len(toks) > best:
                 n = self._common(toks, tokens, min(len(toks), limit))
-                if n > best:
+                # worth a copy of the donor's whole KV when it saves more than a little prefill
+                if n > best and n - common >= max(16, len(toks) // 64):
                     best, donor = n, other
-        L.llama_memory_seq_rm(self.mem, slot, common if donor is None else 0, -1)
-        if donor is None:
-            del own[common:]
-            return common
-        L.llama_memory_seq_cp(self.mem, donor, slot, 0, best)
-        self.slots[slot] = list(tokens[:best])
+        if donor is not None:
+            try:
+                self.restore_slot(slot, self.save_slot(donor), self.slots[donor])
+            except DriverError:
+                donor, best = None, 0
+                self.reset_slot(slot)
+        L.llama_memory_seq_rm(self.mem, slot, best, -1)
+        del self.slots[slot][best:]
         return best
 
     def reset_slot(self, slot: int) -> None:
@@ -312,13 +415,7 @@ class LlamaCppDriver:
                 while not seq.done:
                     if check is not None:
                         check()
-                    try:
-                        self.step([seq])
-                    except KVFull:  # no room in the unified KV: drop the other slots' caches, retry
-                        for other in range(self.n_seq):
-                            if other != slot and self.slots[other]:
-                                self.reset_slot(other)
-                        self.step([seq])
+                    self.step([seq])
             finally:
                 seq.close()
         return seq.result()
@@ -358,8 +455,8 @@ class LlamaCppDriver:
         """One llama_decode for all of `seqs`: the next token of each decoding sequence, then
         prompt chunks (at most `chunk` tokens each) of prefilling ones while the batch has room.
         Each sequence whose prompt is done samples its next token from its own logits row.
-        Returns the sequences that finished. Raises KVFull (nothing changed) when the unified KV
-        has no room for the batch: the caller frees some and steps again."""
+        Returns the sequences that finished. Raises KVFull (nothing changed) if a slot's stream
+        has no room (open_seq bounds max_tokens by the slot's capacity, so it should not)."""
         L, b = _L, self.batch
         chunk = chunk or self.n_batch
         with self.lock:
@@ -368,31 +465,39 @@ class LlamaCppDriver:
                 if s.epoch != self._epoch[s.slot]:  # someone else used the slot: resume from what is left
                     self.attach(s, s.slot)
             live.sort(key=lambda s: len(s.pending) > 1)  # decoding sequences first, then prefills
-            room, n, plan = self.n_batch, 0, []
+            room, plan = self.n_batch, []
             for s in live:
                 if room == 0:
                     break
                 k = min(len(s.pending), room, chunk)
-                pos, slot, toks, last = len(self.slots[s.slot]), s.slot, s.pending, k == len(s.pending)
+                plan.append((s, k))
+                room -= k
+            if not plan:
+                return []
+            # In slot order: llama.cpp computes the slots of a step in one pass only where their
+            # ids are consecutive in the batch (per-slot KV streams are split that way).
+            plan.sort(key=lambda p: p[0].slot)
+            n, starts = 0, []
+            for s, k in plan:
+                pos, slot, toks = len(self.slots[s.slot]), s.slot, s.pending
                 for i in range(k):
                     b.token[n + i] = toks[i]
                     b.pos[n + i] = pos + i
                     b.n_seq_id[n + i] = 1
                     b.seq_id[n + i][0] = slot
-                    b.logits[n + i] = last and i == k - 1
-                plan.append((s, k, n))
+                    b.logits[n + i] = False
+                if k == len(toks):
+                    b.logits[n + k - 1] = True
+                starts.append(n)
                 n += k
-                room -= k
-            if not plan:
-                return []
             b.n_tokens = n
-            rc = L.llama_decode(self.ctx, b)
+            rc = self._decoder.call(L.llama_decode, self.ctx, b)
             if rc == 1:
-                raise KVFull("ENOSPC", f"the KV cache ({self.info.n_ctx} tokens) has no room for this step")
+                raise KVFull("ENOSPC", f"a slot's KV ({self.info.n_ctx} tokens) has no room for this step")
             if rc != 0:
                 raise DriverError("EIO", f"llama_decode failed with code {rc}")
             finished = []
-            for s, k, start in plan:
+            for (s, k), start in zip(plan, starts, strict=True):
                 self.slots[s.slot].extend(s.pending[:k])
                 del s.pending[:k]
                 if not s.pending:
@@ -433,7 +538,7 @@ class LlamaCppDriver:
 
     def restore_slot(self, slot: int, data, tokens: list[int]) -> None:
         """Load KV saved by save_slot (bytes, or any writable buffer such as an mmap) into `slot`,
-        which then holds `tokens`. Raises KVFull (the slot left empty) if the cache has no room."""
+        which then holds `tokens`. Raises KVFull (the slot left empty) if its stream has no room."""
         L = _L
         with self.lock:
             self.reset_slot(slot)
@@ -446,7 +551,7 @@ class LlamaCppDriver:
                 ptr = ctypes.cast(ctypes.c_char_p(data), ctypes.POINTER(ctypes.c_uint8))
             if L.llama_state_seq_set_data(self.ctx, ptr, n, slot) == 0:
                 L.llama_memory_seq_rm(self.mem, slot, 0, -1)
-                raise KVFull("ENOSPC", f"no room in the KV cache to restore {len(tokens)} tokens into slot {slot}")
+                raise KVFull("ENOSPC", f"no room in slot {slot}'s KV ({self.info.n_ctx} tokens) to restore {len(tokens)}")
             self.slots[slot] = list(tokens)
 
     def slot_bytes(self, slot: int) -> int:
@@ -565,7 +670,7 @@ class Sampler:
 
 
 class KVFull(DriverError):
-    """The unified KV cache has no room for a step or a restore; nothing was decoded."""
+    """A slot's KV stream has no room for a step or a restore; nothing was decoded."""
 
 
 class Seq:

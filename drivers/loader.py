@@ -11,7 +11,7 @@ def open_driver(
     models: ModelStore,
     *,
     gpu_layers: int = 0,
-    n_ctx: int = 8192,
+    n_ctx: int = 4096,  # per slot: what one process sees
     n_seq: int = 4,
     progress: Progress | None = None,
 ) -> Driver:

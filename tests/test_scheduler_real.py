@@ -1,14 +1,15 @@
 """The scheduler and KV virtual memory on the real default model (marked `real`).
 
-Exactness needs batch- and layout-invariant kernels. SmolLM2's Q4_1 matmuls are (each output
-row is its own dot product), but llama.cpp's CPU flash attention splits a query's KV range
-across threads, so with 2+ threads the float sums depend on where a sequence's cells sit in
-the unified cache, and a near-tie can flip a greedy token after a swap (measured: 1 prompt in
-8 diverged after ~30 tokens with 2 threads, 0 with 1 thread). These tests therefore open their
-own driver with one thread, where the result is exactly what our bookkeeping (positions,
-pending tokens, sampler state, restored KV) makes it, and assert exact equality. Gemma 3's
-Q4_K path is not batch-invariant even on one thread (4-5 of 8 prompts match), which is
-llama.cpp's, not ours; it is not asserted here.
+Exactness, asserted: a process's greedy output does not depend on what runs beside it, on
+being preempted and swapped out and in, or on its prefix coming from another slot. It holds
+because each slot has its own KV stream (drivers/llama_cpp.py says why: llama.cpp's attention
+sums in cell order, and in a shared cache a swapped-in sequence's cells land out of order) and
+because SmolLM2's Q4_1 kernels give each row the same floats whatever else is in the batch.
+The driver here runs with the machine's default thread count, as the kernel's does.
+
+Gemma 3's Q4_K kernels are not invariant to how a prompt is split into batches (prefilling a
+prompt token by token gives other floats than in one batch); the scheduler splits prompts
+differently when others share the step, so Gemma is not asserted exact here.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from llmos.kernel.scheduler import INTERACTIVE, Scheduler
 pytestmark = pytest.mark.real
 
 PROMPTS = ["The three primary colors are", "Once upon a time, in a land far away,", "def fibonacci(n):",
-           "Water boils at"]
+           "Water boils at", "My favourite recipe for bread is", "The history of the Roman empire",
+           "Dear hiring manager,", "Ten facts about octopuses: 1."]
 
 
 @pytest.fixture(scope="module")
-def one_thread(model_store):
-    d = LlamaCppDriver(model_store.resolve("default"), spec="default", n_ctx=2048, n_seq=3, n_threads=1)
+def driver(model_store):
+    d = LlamaCppDriver(model_store.resolve("default"), spec="default", n_ctx=512, n_seq=3)
     yield d
     d.close()
 
@@ -42,8 +44,8 @@ def alone(d, prompt, n=32):
     return d.generate(prompt, greedy(n)).text
 
 
-def test_driver_slot_save_restore_continues_exactly(one_thread):
-    d = one_thread
+def test_driver_slot_save_restore_continues_exactly(driver):
+    d = driver
     ref = alone(d, PROMPTS[0], 40)
     seq = d.open_seq(PROMPTS[0], greedy(40), slot=0)
     for _ in range(12):
@@ -63,46 +65,36 @@ def run_scheduled(d, tmp_path, **kw):
         d.reset_slot(slot)
     s = Scheduler(d, tmp_path / "swap", ram_budget=200_000, **kw)
     try:
-        with d.lock:  # all four join the first step
+        with d.lock:  # all of them join the first step
             reqs = [s.submit(i, d.tokenize(p, add_special=True), greedy()) for i, p in enumerate(PROMPTS)]
         outs = [s.wait(r).text for r in reqs]
-        assert s.tokens_total == 4 * 32
+        assert s.tokens_total == len(PROMPTS) * 32
         return outs, reqs, s
     finally:
         s.close()
 
 
-def test_batched_requests_equal_their_alone_output(one_thread, tmp_path):
-    d = one_thread
+def test_batched_requests_equal_their_alone_output(driver, tmp_path):
+    d = driver
     refs = [alone(d, p) for p in PROMPTS]
-    d.n_seq = 3  # 4 requests, 3 slots: the fourth waits, then takes a slot a finished one left
-    try:
-        outs, reqs, s = run_scheduled(d, tmp_path, slice_tokens=1000)
-    finally:
-        d.n_seq = 3
+    # 8 requests, 3 slots: the rest wait, then take the slots finished ones left
+    outs, reqs, s = run_scheduled(d, tmp_path, slice_tokens=1000)
     assert outs == refs and not any(r.preempted for r in reqs)
 
 
-def test_preempted_requests_resume_with_the_same_tokens(one_thread, tmp_path):
-    """Every request is preempted (slice of 6 steps, 4 requests on 3 slots) and swapped back.
-
-    Measured: 3 of 4 match their alone output exactly; one matches for its first ~20 tokens,
-    then a near-tie flips (its restored cells sit elsewhere in the unified cache after many
-    swaps). A single swap-out/in is exact (test above). Until the cause is isolated (llama.cpp
-    attention summing in cell order vs. our bookkeeping) this asserts what holds: every
-    request resumes where it stopped (same first 12 tokens, the full count), and most are exact.
-    """
-    d = one_thread
+def test_preempted_requests_resume_with_the_same_tokens(driver, tmp_path):
+    """Every request is preempted (slice of 6 steps, 8 requests on 3 slots), swapped out, and
+    swapped back into whichever slot is free, many times over; the KV images spill to disk
+    past a 200 kB RAM budget. Each continues exactly as if it had run alone."""
+    d = driver
     refs = [alone(d, p) for p in PROMPTS]
     outs, reqs, s = run_scheduled(d, tmp_path, slice_tokens=6)
-    assert all(r.preempted >= 1 for r in reqs) and s.swaps_in >= 4
-    for out, ref in zip(outs, refs, strict=True):
-        assert d.tokenize(out)[:12] == d.tokenize(ref)[:12]
-    assert sum(o == r for o, r in zip(outs, refs, strict=True)) >= 3
+    assert all(r.preempted >= 2 for r in reqs) and s.swaps_in >= 16
+    assert outs == refs
 
 
-def test_shared_prefix_gives_the_same_output_as_unshared(one_thread):
-    d = one_thread
+def test_shared_prefix_gives_the_same_output_as_unshared(driver):
+    d = driver
     system = "You are a helpful assistant who answers in one short sentence. " * 4
     a, b = system + "Q: What is 2+2? A:", system + "Q: Name a color. A:"
     ref = alone(d, b)
