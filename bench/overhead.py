@@ -43,7 +43,7 @@ def main() -> None:
     a = p.parse_args()
 
     import llama_cpp
-    from llmos.drivers.llama_cpp import LlamaCppDriver, _threads, decode_thread
+    from llmos.drivers.llama_cpp import KV_TYPES, LlamaCppDriver, _threads, decode_thread
     from llmos.drivers.models import ModelStore
     from llmos.kernel import Kernel
 
@@ -59,8 +59,10 @@ def main() -> None:
         assert r.completion_tokens == n, r.completion_tokens
 
     # Baseline 1: the high-level Llama class.
+    kv = KV_TYPES[driver.kv_type]  # and the same KV cache type as the driver
     llm = same_weights(lambda: llama_cpp.Llama(model_path=str(path), n_ctx=a.n_ctx, n_threads=threads,
-                                               n_threads_batch=threads, n_batch=512, verbose=False))
+                                               n_threads_batch=threads, n_batch=512, type_k=kv, type_v=kv, flash_attn=True,
+                                               verbose=False))
     prompt_toks = llm.tokenize(PROMPT.encode(), add_bos=True)
 
     def via_llama_class():
@@ -74,6 +76,7 @@ def main() -> None:
     L = llama_cpp
     cp = L.llama_context_default_params()
     cp.n_ctx, cp.n_batch, cp.n_ubatch, cp.n_threads, cp.n_threads_batch, cp.no_perf = a.n_ctx, 512, 512, threads, threads, True
+    cp.type_k = cp.type_v = kv
     ctx = L.llama_init_from_model(llm.model, cp)
     mem = L.llama_get_memory(ctx)
     batch = L.llama_batch_init(512, 0, 1)

@@ -195,6 +195,7 @@ class LlamaCppDriver:
         if kv_type not in KV_TYPES:
             raise DriverError("EINVAL", f"unknown KV type {kv_type!r}; use one of {', '.join(KV_TYPES)}")
         cp.type_k = cp.type_v = KV_TYPES[kv_type]
+        self.kv_type = kv_type
         cp.n_threads = cp.n_threads_batch = n_threads or _threads()
         cp.no_perf = True
         self.ctx = L.llama_init_from_model(self.model, cp)

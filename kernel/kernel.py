@@ -207,13 +207,10 @@ class Kernel:
 
     def generate(self, pid: int, prompt: list[int] | str, sampling, *, on_text: Callable[[str], None] | None = None,
                  check: Callable[[], None] | None = None, key=None, priority: int | None = None):
-        """Generate for process `pid` (0: the shell). Through the scheduler when it runs, batched
-        with every other process, building on the KV of `key` (default: the process's own); else
-        straight on the driver, in slot pid % n_seq."""
-        # One caller decodes fastest on its own thread; the scheduler starts when several do
-        # (run_many, llmos batch) and from then on every decode goes through its one thread
-        # (two threads decoding in one process slow each other: each drives its own OpenMP team).
-        sched = self._scheduler
+        """Generate for process `pid` (0: the shell) through the scheduler, batched with every
+        other process, building on the KV of `key` (default: the process's own). A driver that
+        cannot batch (the scripted one) generates straight, in slot pid % n_seq."""
+        sched = self.scheduler
         if sched is None:
             driver = self.driver()
             return driver.generate(prompt, sampling, on_text=on_text, check=check,
@@ -258,15 +255,10 @@ class Kernel:
         except sqlite3.Error as exc:
             raise SyscallError(Errno.EIO, f"cannot write the journal: {exc}") from None
 
-    def stop_scheduler(self) -> None:
-        """Stop the scheduler's thread; lone callers decode on their own thread again. (While it
-        runs, its OpenMP workers slow llama_decode on any other thread.)"""
+    def close(self) -> None:
         if self._scheduler is not None:
             self._scheduler.close()
             self._scheduler = None
-
-    def close(self) -> None:
-        self.stop_scheduler()
         if self._driver is not None and self._owns_driver:
             self._driver.close()
         self._driver = None
