@@ -285,13 +285,7 @@ class Scheduler:
                 return
             reqs = list(self.running.items())
             before = sum(r.tokens_out for _, r in reqs)
-            try:
-                self.d.step([r.seq for _, r in reqs], chunk=self.prefill_chunk)
-            except DriverError as exc:
-                if exc.code == "ENOSPC":
-                    self._make_room()
-                    return
-                raise
+            self.d.step([r.seq for _, r in reqs], chunk=self.prefill_chunk)
         self.steps += 1
         self.tokens_total += sum(r.tokens_out for _, r in reqs) - before
         now = time.monotonic()
@@ -334,9 +328,10 @@ class Scheduler:
         self.waiting, preempted = [], []
         for i, r in enumerate(order):
             slot = self._slot_for(r, now, preempted)
-            if slot is None or not self._place(r, slot, now):
+            if slot is None:
                 self.waiting = order[i:]
                 break
+            self._place(r, slot, now)
         self.waiting += preempted
 
     def _slot_for(self, r: Request, now: float, preempted: list[Request]) -> int | None:
@@ -383,8 +378,9 @@ class Scheduler:
         v.enqueued = now
         v.run_prio = v.priority
 
-    def _place(self, r: Request, slot: int, now: float) -> bool:
-        """Start or resume `r` on `slot`; False if the KV has no room for it yet."""
+    def _place(self, r: Request, slot: int, now: float) -> None:
+        """Start or resume `r` on `slot` (or fail it: a slot's KV holds any prompt open_seq
+        accepts, so there is nothing to wait for)."""
         try:
             if r.seq is None:
                 img = self.swap.get(r.key) if r.key is not None and self.owner[slot] != r.key else None
@@ -397,7 +393,7 @@ class Scheduler:
                 r.started = now
                 if r.seq.done:  # max_tokens 0
                     r.send("done", r.seq.result())
-                    return True
+                    return
             else:
                 img = self.swap.get(("req", r.id))
                 if img is not None:
@@ -405,53 +401,18 @@ class Scheduler:
                     self.swap.drop(("req", r.id))
                 self.d.attach(r.seq, slot)
         except DriverError as exc:
-            if exc.code == "ENOSPC" and self.running:
-                return False  # wait for running requests to finish and free the KV
             self._fail(r, exc)
-            return True
+            return
         self.owner[slot] = r.key
         self.running[slot] = r
         r.slot = slot
         r.since = now
         r.slice_used = 0
         r.run_prio = max(r.priority, self._eff(r, now))
-        return True
 
     def _restore(self, slot: int, img: Image) -> None:
-        try:
-            self.d.restore_slot(slot, img.load(), img.tokens)
-        except DriverError as exc:
-            if exc.code != "ENOSPC":
-                raise
-            self._free_idle(keep=slot)
-            self.d.restore_slot(slot, img.load(), img.tokens)
+        self.d.restore_slot(slot, img.load(), img.tokens)
         self.swaps_in += 1
-
-    def _free_idle(self, keep: int | None = None) -> bool:
-        """Empty every idle slot's KV (swapping out what an owner will want back)."""
-        freed = False
-        for s in range(self.n):
-            if s not in self.running and s != keep and self.d.slots[s]:
-                self._evict(s)
-                self.d.reset_slot(s)
-                freed = True
-        return freed
-
-    def _make_room(self) -> None:
-        """The KV is full for this step: empty idle slots, else preempt the least urgent request."""
-        if self._free_idle():
-            return
-        if len(self.running) > 1:
-            v = min(self.running.values(), key=lambda v: (self._cur(v), -v.slice_used, -v.enqueued))
-            slot = v.slot
-            self._swap_out_running(v, time.monotonic())
-            self.d.reset_slot(slot)
-            self.waiting.append(v)
-            return
-        for r in self.running.values():
-            self._fail(r, DriverError("ENOSPC", f"the KV cache ({self.d.info.n_ctx} tokens) is full; "
-                                                "shorten the prompt or open the model with a larger n_ctx"))
-        self.running.clear()
 
     def _fail(self, r: Request, exc: Exception) -> None:
         if r.seq is not None:

@@ -139,3 +139,29 @@ def test_llmos_batch_and_top(home, tmp_path, capsys):
     assert main(["top", "--once"]) == 0
     frame = capsys.readouterr().out
     assert "PID" in frame and "STATE" in frame and "model" in frame
+
+
+def test_sixteen_processes_at_once_on_two_slots(home, smollm):
+    """16 agent processes run at once on the default model with 2 slots: the scheduler swaps
+    them in and out; every one ends, every action is valid and granted."""
+    from llmos.syscalls.caps import CapSet
+
+    with Kernel.boot(driver=smollm) as k:
+        caps = CapSet.parse(["sys.*", "tool.call"])
+        pids = [k.spawn(task=f"What is {i} plus {i}? Use the calculator.", caps=caps, max_steps=2,
+                        max_tokens=300).pid for i in range(16)]
+        peak, steps = [0], []
+
+        def on_step(step):
+            steps.append(step)
+            st = k.scheduler.stats
+            peak[0] = max(peak[0], st.get("slots_busy", 0) + st.get("waiting", 0))
+
+        procs = k.run_many(pids, on_step=on_step)
+        assert all(p.state == "exited" for p in procs), [(p.pid, p.state, p.exit_reason) for p in procs]
+        assert not [s for s in steps if s.type == "error"]
+        actions = [s.call for s in steps if s.type == "action"]
+        assert actions and all(c in ("tool.call", "reply", "exit") or c.startswith("sys.") for c in actions)
+        s = k.scheduler
+        assert s.swaps_out > 0 and s.swaps_in > 0  # 16 processes, 2 slots
+        assert peak[0] >= 8  # most of them were in the scheduler at the same time
