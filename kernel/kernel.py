@@ -34,6 +34,21 @@ def llmos_version() -> str:
         return "0.0.0+unknown"
 
 
+def _setting(what: str, value: int | None, env: str, default: int, lo: int, hi: int) -> int:
+    """An integer setting from an argument, else the environment, else the default; checked."""
+    if value is None:
+        raw = os.environ.get(env, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SyscallError(Errno.EINVAL, f"{env}={raw!r} is not a whole number; unset it or give one") from None
+    if not lo <= value <= hi:
+        raise SyscallError(Errno.EINVAL, f"{what} must be between {lo} and {hi}, not {value}")
+    return value
+
+
 class Kernel:
     def __init__(
         self,
@@ -49,6 +64,8 @@ class Kernel:
         self.store = store
         self.model_spec = model
         self.gpu_layers = gpu_layers
+        self.slots = 4  # the model's sequence slots (processes decoding at once), set before it loads
+        self.slot_ctx = 4096  # tokens of KV each slot holds: a process's context window
         self.models = ModelStore(home / "models")
         self.table = TABLE
         self.journal = Journal(store)
@@ -78,19 +95,25 @@ class Kernel:
         *,
         model: str | None = None,
         gpu_layers: int | None = None,
+        slots: int | None = None,
+        slot_ctx: int | None = None,
         driver: Driver | None = None,
         workspace: str | Path | None = None,
     ) -> Kernel:
-        """Open the data directory and its database; the model loads on first use."""
+        """Open the data directory and its database; the model loads on first use, with `slots`
+        sequence slots (env LLMOS_SLOTS, default 4) of `slot_ctx` tokens each (LLMOS_CTX, 4096)."""
         root = data_dir(home)
         try:
             store = Store(root / "llmos.db")
         except sqlite3.DatabaseError as exc:
             raise SyscallError(Errno.EIO, f"cannot open {root / 'llmos.db'}: {exc}; move it aside to start fresh") from None
         spec = model or os.environ.get("LLMOS_MODEL") or "default"
-        layers = gpu_layers if gpu_layers is not None else int(os.environ.get("LLMOS_GPU_LAYERS", "0") or 0)
-        return cls(root, store, model=spec, gpu_layers=layers, driver=driver,
-                   workspace=Path(workspace) if workspace else None)
+        layers = _setting("gpu_layers", gpu_layers, "LLMOS_GPU_LAYERS", 0, 0, 1000)
+        k = cls(root, store, model=spec, gpu_layers=layers, driver=driver,
+                workspace=Path(workspace) if workspace else None)
+        k.slots = _setting("slots", slots, "LLMOS_SLOTS", k.slots, 1, 64)
+        k.slot_ctx = _setting("context", slot_ctx, "LLMOS_CTX", k.slot_ctx, 256, 1 << 20)
+        return k
 
     # -- services handlers reach through ctx.services ----------------------------------------
 
@@ -101,6 +124,7 @@ class Kernel:
                     from ..drivers.loader import open_driver
 
                     self._driver = open_driver(self.model_spec, self.models, gpu_layers=self.gpu_layers,
+                                               n_seq=self.slots, n_ctx=self.slot_ctx,
                                                progress=self.progress)
         return self._driver
 

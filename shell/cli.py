@@ -27,6 +27,10 @@ def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
                    help="default, gemma-3-270m, or a path to a .gguf (env LLMOS_MODEL)")
     p.add_argument("--gpu-layers", type=int, default=d, metavar="N",
                    help="layers to offload to a GPU (llama.cpp builds with GPU support)")
+    p.add_argument("--slots", type=int, default=d, metavar="N",
+                   help="sequence slots: processes decoding at once (env LLMOS_SLOTS; default 4, batch 16)")
+    p.add_argument("--ctx", type=int, default=d, metavar="TOKENS",
+                   help="KV tokens per slot, a process's context window (env LLMOS_CTX; default 4096, batch 2048)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 def _boot(ns, bar: ProgressBar):
     from ..kernel.kernel import Kernel
 
-    k = Kernel.boot(model=ns.model, gpu_layers=ns.gpu_layers)
+    k = Kernel.boot(model=ns.model, gpu_layers=ns.gpu_layers, slots=ns.slots, slot_ctx=ns.ctx)
     k.progress = bar
     return k
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -51,6 +52,12 @@ def batch(k, ns) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     jobs = _read_jobs(ns.file)
+    # Many short jobs: more, smaller slots than an interactive session, unless told otherwise
+    # (batched decoding gains most at 16: see bench/multiplex.py).
+    if ns.slots is None and not os.environ.get("LLMOS_SLOTS"):
+        k.slots = max(1, min(16, len(jobs)))
+    if ns.ctx is None and not os.environ.get("LLMOS_CTX"):
+        k.slot_ctx = 2048
     results: list[dict | None] = [None] * len(jobs)
     tokens = [0]
     lock = threading.Lock()

@@ -113,3 +113,22 @@ def test_console_script_end_to_end(home):
     code = "import sys; from llmos.shell.cli import main; main(['call','sys.info']); print(sorted(m for m in ('torch','llama_cpp','transformers') if m in sys.modules))"
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert p.stdout.strip().endswith("[]"), p.stdout + p.stderr
+
+
+def test_slots_and_context_settings(capsys, home, monkeypatch):
+    from llmos.kernel import Kernel
+
+    k = Kernel.boot(slots=8, slot_ctx=1024)
+    assert (k.slots, k.slot_ctx) == (8, 1024)
+    k.close()
+    monkeypatch.setenv("LLMOS_SLOTS", "2")
+    k = Kernel.boot()
+    assert (k.slots, k.slot_ctx) == (2, 4096)
+    k.close()
+    for argv, line in ((["--slots", "0"], "EINVAL: slots must be between 1 and 64, not 0"),
+                       (["--ctx", "10"], "EINVAL: context must be between 256 and")):
+        code, out, err = run(capsys, *argv, "call", "sys.info")
+        assert code != 0 and out == "" and line in err and err.count("\n") == 1
+    monkeypatch.setenv("LLMOS_SLOTS", "many")
+    code, _, err = run(capsys, "call", "sys.info")
+    assert code != 0 and "LLMOS_SLOTS='many' is not a whole number" in err and err.count("\n") == 1
