@@ -190,8 +190,10 @@ class LlamaCppDriver:
         cp.n_ubatch = n_batch
         cp.n_seq_max = n_seq
         cp.kv_unified = False  # one KV stream per slot: see the module docstring
-        # 8-bit KV: half the memory and swap images of f16, and llama.cpp's CPU attention over
-        # q8_0 keys is faster (measured: batched steps of 16 slots 20% faster).
+        # 8-bit KV: half the memory and swap images of f16; llama.cpp's CPU attention over q8_0
+        # keys is faster (batched steps of 16 slots ~20%); and it has one code path for every
+        # batch shape, where f16 past 512 cells is split across threads for a lone query and
+        # tiled for many, so a sequence's floats would depend on what shares its step.
         if kv_type not in KV_TYPES:
             raise DriverError("EINVAL", f"unknown KV type {kv_type!r}; use one of {', '.join(KV_TYPES)}")
         cp.type_k = cp.type_v = KV_TYPES[kv_type]

@@ -4,7 +4,8 @@ Exactness, asserted: a process's greedy output does not depend on what runs besi
 being preempted and swapped out and in, or on its prefix coming from another slot. It holds
 because each slot has its own KV stream (drivers/llama_cpp.py says why: llama.cpp's attention
 sums in cell order, and in a shared cache a swapped-in sequence's cells land out of order) and
-because SmolLM2's Q4_1 kernels give each row the same floats whatever else is in the batch.
+because SmolLM2's Q4_1 kernels give each row the same floats whatever else is in the batch,
+and attention over the q8_0 KV takes the same code path whatever the batch's shape.
 The driver here runs with the machine's default thread count, as the kernel's does.
 
 Gemma 3's Q4_K kernels are not invariant to how a prompt is split into batches (prefilling a
@@ -29,7 +30,7 @@ PROMPTS = ["The three primary colors are", "Once upon a time, in a land far away
 
 @pytest.fixture(scope="module")
 def driver(model_store):
-    d = LlamaCppDriver(model_store.resolve("default"), spec="default", n_ctx=512, n_seq=3)
+    d = LlamaCppDriver(model_store.resolve("default"), spec="default", n_ctx=1024, n_seq=3)
     yield d
     d.close()
 
@@ -91,6 +92,31 @@ def test_preempted_requests_resume_with_the_same_tokens(driver, tmp_path):
     outs, reqs, s = run_scheduled(d, tmp_path, slice_tokens=6)
     assert all(r.preempted >= 2 for r in reqs) and s.swaps_in >= 16
     assert outs == refs
+
+
+def test_long_contexts_batched_equal_their_alone_output(driver):
+    """Past 512 cells llama.cpp's attention has other code paths for f16 KV (split across
+    threads for a lone query, tiled for many), chosen by the batch's shape: with f16 KV 2 of
+    these 3 (5 of 9 in a longer run) diverged from their alone output. The q8_0 KV keeps one
+    path for every shape."""
+    import random
+
+    words = ("river copper owl bread violin harbour lantern meadow engine pepper glacier orchard thunder "
+             "marble pigeon canyon ribbon saddle walnut comet").split()
+
+    def prompt(seed):
+        r = random.Random(seed)
+        return " ".join(" ".join(r.choice(words) for _ in range(r.randint(5, 12))).capitalize() + "."
+                        for _ in range(70)) + "\nIn summary,"
+
+    d = driver
+    prompts = [prompt(i) for i in range(3)]
+    refs = [alone(d, p, 48) for p in prompts]
+    seqs = [d.open_seq(p, greedy(48), slot=i) for i, p in enumerate(prompts)]
+    assert min(s.n_prompt for s in seqs) > 600
+    while not all(s.done for s in seqs):
+        d.step(seqs)
+    assert [s.result().text for s in seqs] == refs
 
 
 def test_shared_prefix_gives_the_same_output_as_unshared(driver):
