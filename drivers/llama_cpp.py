@@ -108,10 +108,7 @@ class DecodeThread:
 
     def _run(self) -> None:
         while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            fn, args, box, done = job
+            fn, args, box, done = self._jobs.get()
             try:
                 box.append(fn(*args))
             except BaseException as exc:  # handed back to the caller
@@ -129,9 +126,6 @@ class DecodeThread:
         if isinstance(box[0], BaseException):
             raise box[0]
         return box[0]
-
-    def close(self) -> None:
-        self._jobs.put(None)
 
 
 _decoder: DecodeThread | None = None
@@ -421,6 +415,8 @@ class LlamaCppDriver:
                     self.step([seq])
             finally:
                 seq.close()
+        if seq.error is not None:
+            raise seq.error
         return seq.result()
 
     # -- the step engine: many sequences, one llama_decode per step -------------------------
@@ -504,7 +500,11 @@ class LlamaCppDriver:
                 self.slots[s.slot].extend(s.pending[:k])
                 del s.pending[:k]
                 if not s.pending:
-                    self._advance(s, start + k - 1)
+                    try:
+                        self._advance(s, start + k - 1)
+                    except DriverError as exc:  # this sequence's sampler failed: it alone ends
+                        s.error = exc
+                        s.end("error")
                     if s.done:
                         finished.append(s)
             return finished
@@ -697,6 +697,7 @@ class Seq:
         self.max_tokens = max_tokens
         self.n_out = 0
         self.finish: str | None = None
+        self.error: DriverError | None = None  # why it ended, if finish is "error"
         self.text = ""
         self.scan = StopScanner(sampling.stop, on_text)
         self.utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")

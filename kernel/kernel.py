@@ -185,7 +185,6 @@ class Kernel:
         """Run processes at once, each loop in its own thread, the scheduler batching their
         decoding; `on_step(step)` is called from those threads. Returns them as they ended."""
         errors: list[BaseException] = []
-        _ = self.scheduler  # start it before the threads race to
 
         def one(pid: int) -> None:
             self._tls.bkl = True

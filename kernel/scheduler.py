@@ -295,7 +295,10 @@ class Scheduler:
             if r.seq.done:
                 del self.running[slot]
                 r.ran += now - r.since
-                r.send("done", r.seq.result())
+                if r.seq.error is not None:
+                    r.send("error", r.seq.error)
+                else:
+                    r.send("done", r.seq.result())
         self._publish()
 
     def _eff(self, r: Request, now: float) -> float:

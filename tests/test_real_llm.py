@@ -106,3 +106,37 @@ def test_gemma_complete_through_the_kernel(home, gemma):
     with Kernel.boot(driver=gemma) as k:
         r = k.call("llm.complete", {"prompt": "The capital of France is", "max_tokens": 8, "temperature": 0})
         assert r.completion_tokens > 0 and r.text.strip()
+
+
+def test_every_decode_runs_on_one_thread(smollm, gemma, monkeypatch):
+    """Whoever calls, from whichever thread and on whichever model, llama_decode runs on the
+    process's one decode thread (a second decoding thread slows every decode ~2.6x)."""
+    import threading
+
+    from llmos.drivers import llama_cpp
+
+    L, seen = llama_cpp._L, set()
+    real = L.llama_decode
+
+    def recording(ctx, batch):
+        seen.add(threading.get_ident())
+        return real(ctx, batch)
+
+    monkeypatch.setattr(L, "llama_decode", recording)
+    smollm.generate("Hello", greedy(3))
+    worker = threading.Thread(target=lambda: gemma.generate("Hello", greedy(3)))
+    worker.start()
+    worker.join()
+    assert len(seen) == 1 and threading.get_ident() not in seen and worker.ident not in seen
+
+
+def test_decode_thread_hands_back_results_and_errors():
+    import threading
+
+    from llmos.drivers.llama_cpp import decode_thread
+
+    dt = decode_thread()
+    assert dt.call(threading.get_ident) != threading.get_ident()
+    assert dt.call(lambda: dt.call(threading.get_ident)) == dt.call(threading.get_ident)  # no deadlock
+    with pytest.raises(ZeroDivisionError):
+        dt.call(lambda: 1 / 0)

@@ -14,6 +14,7 @@ class FakeSeq:
     def __init__(self, tokens, sampling, on_text):
         self.history, self.sampling, self.on_text = list(tokens), sampling, on_text
         self.n_prompt, self.n_out, self.finish, self.slot, self.text = len(tokens), 0, None, -1, ""
+        self.error = None
 
     @property
     def done(self):

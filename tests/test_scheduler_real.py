@@ -191,3 +191,33 @@ def test_sixteen_processes_at_once_on_two_slots(home, smollm):
         s = k.scheduler
         assert s.swaps_out > 0 and s.swaps_in > 0  # 16 processes, 2 slots
         assert peak[0] >= 8  # most of them were in the scheduler at the same time
+
+
+def test_a_failing_sampler_ends_only_its_own_request(driver, tmp_path, monkeypatch):
+    """A sequence whose sampling fails (say, a grammar with no allowed token) ends with that
+    error; the others in the same steps go on to the end."""
+    from llmos.drivers.base import DriverError
+
+    real = LlamaCppDriver._advance
+
+    def advance(self, s, idx):
+        if s.sampling.max_tokens == 7:  # the marked request
+            raise DriverError("EIO", "the grammar allows no token here")
+        return real(self, s, idx)
+
+    monkeypatch.setattr(LlamaCppDriver, "_advance", advance)
+    d = driver
+    for slot in range(d.n_seq):
+        d.reset_slot(slot)
+    s = Scheduler(d, tmp_path / "swap")
+    try:
+        with d.lock:
+            good = s.submit(1, d.tokenize(PROMPTS[0], add_special=True), greedy(20))
+            bad = s.submit(2, d.tokenize(PROMPTS[1], add_special=True), greedy(7))
+        with pytest.raises(DriverError, match="no token"):
+            s.wait(bad)
+        assert s.wait(good).tokens_out == 20
+        with pytest.raises(DriverError, match="no token"):  # the driver alone says the same
+            d.generate(PROMPTS[1], greedy(7))
+    finally:
+        s.close()
