@@ -34,7 +34,7 @@ def llmos_version() -> str:
         return "0.0.0+unknown"
 
 
-def _setting(what: str, value: int | None, env: str, default: int, lo: int, hi: int) -> int:
+def _setting(what: str, value: int | None, env: str, default: int | None, lo: int, hi: int) -> int | None:
     """An integer setting from an argument, else the environment, else the default; checked."""
     if value is None:
         raw = os.environ.get(env, "").strip()
@@ -66,6 +66,7 @@ class Kernel:
         self.gpu_layers = gpu_layers
         self.slots = 4  # the model's sequence slots (processes decoding at once), set before it loads
         self.slot_ctx = 4096  # tokens of KV each slot holds: a process's context window
+        self._sized: set[str] = set()  # which of the two the user chose (argument or environment)
         self.models = ModelStore(home / "models")
         self.table = TABLE
         self.journal = Journal(store)
@@ -111,9 +112,22 @@ class Kernel:
         layers = _setting("gpu_layers", gpu_layers, "LLMOS_GPU_LAYERS", 0, 0, 1000)
         k = cls(root, store, model=spec, gpu_layers=layers, driver=driver,
                 workspace=Path(workspace) if workspace else None)
-        k.slots = _setting("slots", slots, "LLMOS_SLOTS", k.slots, 1, 64)
-        k.slot_ctx = _setting("context", slot_ctx, "LLMOS_CTX", k.slot_ctx, 256, 1 << 20)
+        for attr, what, value, env, lo, hi in (("slots", "slots", slots, "LLMOS_SLOTS", 1, 64),
+                                                ("slot_ctx", "context", slot_ctx, "LLMOS_CTX", 256, 1 << 20)):
+            chosen = _setting(what, value, env, None, lo, hi)
+            if chosen is not None:
+                setattr(k, attr, chosen)
+                k._sized.add(attr)
         return k
+
+    def prefer_size(self, *, slots: int, slot_ctx: int) -> None:
+        """A command's preferred slots and context per slot (`llmos batch`: many short jobs),
+        taken where the user did not choose them and the model is not loaded yet."""
+        if self._driver is None:
+            if "slots" not in self._sized:
+                self.slots = slots
+            if "slot_ctx" not in self._sized:
+                self.slot_ctx = slot_ctx
 
     # -- services handlers reach through ctx.services ----------------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 import time
@@ -54,10 +53,7 @@ def batch(k, ns) -> int:
     jobs = _read_jobs(ns.file)
     # Many short jobs: more, smaller slots than an interactive session, unless told otherwise
     # (batched decoding gains most at 16: see bench/multiplex.py).
-    if ns.slots is None and not os.environ.get("LLMOS_SLOTS"):
-        k.slots = max(1, min(16, len(jobs)))
-    if ns.ctx is None and not os.environ.get("LLMOS_CTX"):
-        k.slot_ctx = 2048
+    k.prefer_size(slots=max(1, min(16, len(jobs))), slot_ctx=2048)
     results: list[dict | None] = [None] * len(jobs)
     tokens = [0]
     lock = threading.Lock()

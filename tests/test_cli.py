@@ -124,6 +124,8 @@ def test_slots_and_context_settings(capsys, home, monkeypatch):
     monkeypatch.setenv("LLMOS_SLOTS", "2")
     k = Kernel.boot()
     assert (k.slots, k.slot_ctx) == (2, 4096)
+    k.prefer_size(slots=16, slot_ctx=2048)  # what llmos batch asks: the user's choice stands
+    assert (k.slots, k.slot_ctx) == (2, 2048)
     k.close()
     for argv, line in ((["--slots", "0"], "EINVAL: slots must be between 1 and 64, not 0"),
                        (["--ctx", "10"], "EINVAL: context must be between 256 and")):
