@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..kernel.process import Process
+from ..kernel.process import ExitStatus, Process, ProcState
 from ..syscalls.caps import CapSet
 from ..syscalls.errno import Errno, SyscallError
 from .registry import find
@@ -37,15 +37,15 @@ def launch(kernel, app_name: str, task: str, *, grants: list[str] | None = None,
 
 def run_code_app(kernel, app: App, proc: Process) -> tuple[int, str]:
     """Run a code app's main(sys, task) as process `proc`; (exit status, reply or reason)."""
-    kernel.procs.set_state(proc.pid, "running")
+    kernel.procs.set_state(proc.pid, ProcState.RUNNING)
     try:
         reply = app.main(kernel.process_sys(proc.pid), proc.task)
     except SyscallError as err:
-        kernel.procs.finish(proc.pid, "exited", err.code.exit_code, f"{err.code}: {err.message}")
+        kernel.procs.finish(proc.pid, ProcState.EXITED, err.code.exit_code, f"{err.code}: {err.message}")
         return err.code.exit_code, f"{err.code}: {err.message}"
     except Exception as exc:  # the app's bug, reported in one line
-        kernel.procs.finish(proc.pid, "exited", 1, f"app crashed: {type(exc).__name__}: {exc}")
+        kernel.procs.finish(proc.pid, ProcState.EXITED, ExitStatus.FAILED, f"app crashed: {type(exc).__name__}: {exc}")
         return 1, f"app crashed: {type(exc).__name__}: {exc}"
     text = "" if reply is None else str(reply)
-    kernel.procs.finish(proc.pid, "exited", 0, "returned", reply=text)
+    kernel.procs.finish(proc.pid, ProcState.EXITED, ExitStatus.OK, "returned", reply=text)
     return 0, text

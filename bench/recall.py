@@ -175,8 +175,8 @@ def main() -> None:
     os.environ["LLMOS_HOME"] = str(temp_home())
 
     import numpy as np
-    from llmos.kernel.embed import MiniLM
     from llmos.kernel.memory import Memory
+    from llmos.kernel.memory.embed import MiniLM
     from llmos.kernel.store import Store
 
     texts, queries = corpus(a.n, min(a.queries, a.n))
@@ -209,7 +209,7 @@ def main() -> None:
                 lat.append((time.perf_counter() - t) * 1000)
             hits[mode] += want in found
 
-    # The two vector paths side by side: vec0's own KNN vs the numpy mirror (kernel/search.py).
+    # The two vector paths side by side: vec0's own KNN vs the numpy mirror (kernel/memory/search.py).
     conn = store.db.conn
     qv = real.embed([q for q, _ in queries[:20]])
     knn, mirror = [], []

@@ -3,28 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from .errno import Errno
 
 
 class DriverError(Exception):
-    """A backend failure with an errno-style code (ENOENT, EINVAL, EIO, EINTR, ETIMEDOUT)."""
+    """A backend failure with an errno-style code (ENOENT, EINVAL, EIO, EINTR, ENOSPC, ...)."""
 
-    def __init__(self, code: str, message: str):
-        self.code = code
+    def __init__(self, code: Errno | str, message: str):
+        self.code = Errno.of(code)
         super().__init__(message)
 
 
-@dataclass
-class Sampling:
-    max_tokens: int = 128
-    temperature: float = 0.7  # 0 means greedy
-    top_p: float = 0.95
-    top_k: int = 40
-    seed: int | None = None
-    stop: list[str] = field(default_factory=list)
+class SamplingParams(BaseModel):
+    """How to sample: the fields a person, a script or an API request sets (defined once here;
+    `llm.*`'s arguments and `llmos batch` lines take exactly these)."""
+
+    max_tokens: int = Field(128, ge=1, le=8192, description="most tokens to generate")
+    temperature: float = Field(0.7, ge=0.0, le=2.0, description="0 = greedy, deterministic")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="nucleus sampling: keep this much probability mass")
+    top_k: int = Field(40, ge=0, le=1000, description="0 = no top-k cut")
+    seed: int | None = Field(None, ge=0, description="fixed seed for repeatable sampling")
+    stop: list[str] = Field(default_factory=list, max_length=8, description="strings that end generation")
+    ignore_eos: bool = Field(False, description="keep going past the end-of-text token (benchmarks)")
+
+
+class Sampling(SamplingParams):
+    """SamplingParams plus what only the kernel sets."""
+
     grammar: str | None = None  # GBNF, root rule `root`
-    ignore_eos: bool = False  # benchmarks: generate exactly max_tokens
     repeat_penalty: float = 1.0  # > 1 discourages repeating the last 64 tokens (1 = off)
 
 
@@ -56,7 +67,15 @@ OnText = Callable[[str], None]
 
 @runtime_checkable
 class Driver(Protocol):
+    """An inference backend. Besides tokens and chat formatting it is a step engine
+    (drivers/engine.py): `n_seq` slots, sequences opened on a slot and advanced by batched
+    steps, and each slot's KV saved and restored; the kernel's scheduler drives it that way."""
+
     info: ModelInfo
+    n_seq: int
+    slots: list[list[int]]  # the tokens each slot's KV holds
+    lock: Any  # an RLock: one thread at a time on the slots
+    decoder: Any  # the DecodeThread its steps run on
 
     def tokenize(self, text: str, *, add_special: bool = False, parse_special: bool = False) -> list[int]: ...
 
@@ -65,6 +84,23 @@ class Driver(Protocol):
     def n_ctx(self) -> int: ...
 
     def format_chat(self, messages: list[dict], *, add_generation_prompt: bool = True) -> str: ...
+
+    def prompt_tokens(self, prompt: str | list[int]) -> list[int]: ...
+
+    def open_seq(self, prompt: str | list[int], sampling: Sampling, *, slot: int = 0,
+                 on_text: OnText | None = None) -> Any: ...
+
+    def attach(self, seq: Any, slot: int) -> None: ...
+
+    def step(self, seqs: list, *, chunk: int | None = None) -> list: ...
+
+    def save_slot(self, slot: int) -> bytes: ...
+
+    def restore_slot(self, slot: int, data: Any, tokens: list[int]) -> None: ...
+
+    def reset_slot(self, slot: int) -> None: ...
+
+    def slot_bytes(self, slot: int) -> int: ...
 
     def generate(
         self,

@@ -1,9 +1,16 @@
-"""Open a driver for a model spec (see models.py for what specs mean)."""
+"""Open a driver for a model spec: the first registered driver (plugins.py) that takes it."""
 
 from __future__ import annotations
 
-from .base import Driver
+from .base import Driver, DriverError
+from .errno import Errno
 from .models import ModelStore, Progress
+from .plugins import collect
+
+
+def drivers() -> list[tuple[str, object, object]]:
+    """(name, matches, opener) of every registered driver."""
+    return collect("register_drivers")
 
 
 def open_driver(
@@ -15,7 +22,9 @@ def open_driver(
     n_seq: int = 4,
     progress: Progress | None = None,
 ) -> Driver:
-    path = models.resolve(spec, progress)
-    from .llama_cpp import LlamaCppDriver  # imports llama_cpp: keep it off the fast paths
-
-    return LlamaCppDriver(path, spec=spec, n_gpu_layers=gpu_layers, n_ctx=n_ctx, n_seq=n_seq)
+    for _name, matches, opener in drivers():
+        if matches(spec):
+            return opener(spec, models, gpu_layers=gpu_layers, n_ctx=n_ctx, n_seq=n_seq, progress=progress)
+    schemes = ", ".join(name for name, _, _ in drivers())
+    raise DriverError(Errno.EINVAL, f"no driver takes model spec {spec!r} (drivers: {schemes}); "
+                                    "use default, gemma-3-270m, or a path to a .gguf")

@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 
 from pydantic import ValidationError
 
@@ -21,7 +22,7 @@ from ..drivers.base import DriverError, Sampling
 from ..syscalls.errno import Errno, SyscallError
 from ..syscalls.grammar import ExitArgs, ReplyArgs, gbnf, max_action_chars, parse_action
 from ..syscalls.table import TABLE
-from .process import ENDED, Process
+from .process import ENDED, ExitStatus, Process, ProcState
 from .prompt import system_prompt
 
 # A repeat penalty on actions hurts: it pushes the model off the JSON it must repeat (quotes,
@@ -32,11 +33,23 @@ OBSERVATION_CHARS = 1500  # what the model sees of a result
 # Not offered to the model by default even when granted: it is the model (llm.*), and the
 # table itself is long (sys.syscalls); code apps may still call them.
 NOT_FOR_THE_MODEL = ("llm.", "sys.syscalls")
+# An action may take at most this share of the window; the grammar's bound on an action's
+# length (every string and array capped) is in characters, far above its tokens, and must not
+# squeeze the window to nothing on a small context.
+ACTION_SHARE = 0.25
+
+
+class StepType(StrEnum):
+    ACTION = "action"  # the model chose a call
+    OBSERVATION = "observation"  # its result or error, as the model sees it
+    REPLY = "reply"  # the process answered and ended
+    EXIT = "exit"  # the process ended without an answer (exit, kill, a spent budget)
+    ERROR = "error"  # the process could not run or went on (a driver or kernel failure)
 
 
 @dataclass
 class Step:
-    type: str  # action | observation | reply | exit | error
+    type: StepType
     pid: int
     step: int
     call: str | None = None
@@ -63,145 +76,178 @@ class Killed(Exception):
 
 
 def run(kernel, pid: int, *, temperature: float = 0.0, seed: int | None = None) -> Iterator[Step]:
-    """Run process `pid` to its end, yielding each step as it happens."""
-    procs, memory = kernel.procs, kernel.memory
-    proc = procs.get(pid)
+    """Run process `pid` to its end, yielding each step as it happens. Whatever happens inside,
+    the process ends with a state, a status and a reason: none is left running."""
+    proc = kernel.procs.get(pid)
     if proc.state in ENDED:
-        yield Step("error", pid, proc.spent.steps, errno="EINVAL", message=f"process {pid} has already ended")
+        yield Step(StepType.ERROR, pid, proc.spent.steps, errno="EINVAL", message=f"process {pid} has already ended")
         return
-    spent = proc.spent
-    q = proc.quotas
-    procs.set_state(pid, "running")
-    t0 = time.monotonic() - spent.seconds
-    specs = model_calls(proc)
+    loop = Loop(kernel, proc, temperature, seed)
     try:
-        driver = kernel.driver()
-    except DriverError as exc:
-        procs.finish(pid, "exited", 1, f"{exc.code}: {exc}")
-        yield Step("error", pid, 0, errno=exc.code, message=str(exc))
-        return
-    grammar = gbnf(specs, proc.capset)
-    # Every token is at least one character, so an action never needs more tokens than the
-    # grammar's longest sentence has characters: no action is cut off except by the quota.
-    action_tokens = max_action_chars(specs, proc.capset) + 1
-    from ..syscalls.tool import TOOLS
+        yield from loop.steps()
+    except GeneratorExit:  # the caller stopped iterating (Ctrl-C in the shell)
+        loop.end(ProcState.KILLED, ExitStatus.INTERRUPTED, "interrupted", StepType.EXIT, errno="EINTR")
+        raise
+    except Exception as exc:  # a kernel bug: one line for the user, the process ends
+        yield loop.end(ProcState.EXITED, ExitStatus.FAILED, f"EIO: the kernel failed: {type(exc).__name__}: {exc}",
+                       StepType.ERROR, errno="EIO")
+    finally:
+        if kernel.procs.get(pid).state not in ENDED:
+            loop.end(ProcState.EXITED, ExitStatus.FAILED, "EIO: the loop stopped without an end", StepType.ERROR)
 
-    tools = [(t.name, t.doc) for t in TOOLS.values() if proc.capset.allows("tool.call", t.name)]
-    system = system_prompt(specs, tools)
-    if not memory.messages(pid):
-        memory.append(pid, "user", f"Task: {proc.task}", kind="task")
-    last_poll = [0.0]
-    previous = None
 
-    def check() -> None:
+class Loop:
+    """One process's agent loop; `steps()` is the generator `run` hands out."""
+
+    def __init__(self, kernel, proc: Process, temperature: float, seed: int | None):
+        self.k, self.proc, self.pid = kernel, proc, proc.pid
+        self.temperature, self.seed = temperature, seed
+        self.spent, self.q = proc.spent, proc.quotas
+        self.t0 = time.monotonic() - self.spent.seconds
+        self._last_poll = 0.0
+
+    def check(self) -> None:
+        """Between tokens: a kill raises Killed, a spent wall-time quota EDQUOT."""
         now = time.monotonic()
-        if now - last_poll[0] > 0.2:
-            last_poll[0] = now
-            if procs.kill_requested(pid):
+        if now - self._last_poll > 0.2:
+            self._last_poll = now
+            if self.k.procs.kill_requested(self.pid):
                 raise Killed()
-        if now - t0 > q.seconds:
-            raise SyscallError(Errno.EDQUOT, f"wall-time quota of {q.seconds:g}s spent")
+        if now - self.t0 > self.q.seconds:
+            raise SyscallError(Errno.EDQUOT, f"wall-time quota of {self.q.seconds:g}s spent")
 
-    def end(state: str, status: int, reason: str, step_type: str, errno: str | None = None,
+    def end(self, state: ProcState, status: int, reason: str, step_type: StepType, errno: str | None = None,
             reply: str | None = None) -> Step:
-        spent.seconds = round(time.monotonic() - t0, 3)
-        procs.save_spent(pid, spent)
-        procs.finish(pid, state, status, reason, reply=reply)
-        return Step(step_type, pid, spent.steps, status=status, reason=reason, errno=errno,
-                    text=reply if step_type == "reply" else None)
+        self.spent.seconds = round(time.monotonic() - self.t0, 3)
+        self.k.procs.save_spent(self.pid, self.spent)
+        self.k.procs.finish(self.pid, state, status, reason, reply=reply)
+        return Step(step_type, self.pid, self.spent.steps, status=int(status), reason=reason, errno=errno,
+                    text=reply if step_type == StepType.REPLY else None)
 
-    def stopped(exc: Exception) -> Step:
-        """The end step for a kill (EINTR), a spent budget (EDQUOT) or a driver failure."""
+    def stopped(self, exc: Exception) -> Step:
+        """The end step for a kill (EINTR), a spent budget (EDQUOT) or any other errno failure."""
         if isinstance(exc, Killed):
-            return end("killed", 128 + 2, "killed (EINTR)", "exit", errno="EINTR")
-        if isinstance(exc, SyscallError):
-            return end("exited", 122, f"EDQUOT: {exc.message}", "exit", errno="EDQUOT")
-        return end("exited", 1, f"{exc.code}: {exc}", "error", errno=exc.code)
+            return self.end(ProcState.KILLED, ExitStatus.INTERRUPTED, "killed (EINTR)", StepType.EXIT, errno="EINTR")
+        code = exc.code if isinstance(exc, SyscallError | DriverError) else Errno.EIO
+        message = exc.message if isinstance(exc, SyscallError) else str(exc)
+        if code == Errno.EDQUOT:
+            return self.end(ProcState.EXITED, ExitStatus.QUOTA, f"EDQUOT: {message}", StepType.EXIT, errno="EDQUOT")
+        return self.end(ProcState.EXITED, ExitStatus.FAILED, f"{code}: {message}", StepType.ERROR, errno=str(code))
 
-    while True:
-        # -- budgets and signals, between steps -------------------------------------------
-        try:
-            check()
-            if procs.kill_requested(pid):
-                raise Killed()
-        except (Killed, SyscallError) as exc:
-            yield stopped(exc)
-            return
-        if spent.steps >= q.steps:
-            yield end("exited", 122, f"EDQUOT: step quota of {q.steps} spent", "exit", errno="EDQUOT")
-            return
-        left = q.tokens - spent.tokens
-        if left <= 0:
-            yield end("exited", 122, f"EDQUOT: token quota of {q.tokens} spent", "exit", errno="EDQUOT")
-            return
+    def observe(self, text: str) -> None:
+        self.k.memory.append(self.pid, "user", f"Observation: {text}", kind="observation")
 
-        # -- decode one action under the grammar ------------------------------------------
-        budget = driver.n_ctx() - action_tokens
-        window = memory.window(pid, system, budget, lambda text: len(driver.tokenize(text)))
-        prompt = driver.tokenize(driver.format_chat(window), add_special=True, parse_special=True)
-        sampling = Sampling(max_tokens=min(action_tokens, left), temperature=temperature, seed=seed, grammar=grammar,
-                            repeat_penalty=REPEAT_PENALTY)
+    def steps(self) -> Iterator[Step]:
+        k, pid, procs, memory, spent, q = self.k, self.pid, self.k.procs, self.k.memory, self.spent, self.q
+        procs.set_state(pid, ProcState.RUNNING)
+        specs = model_calls(self.proc)
         try:
-            gen = kernel.generate(pid, prompt, sampling, check=check)  # batched while the scheduler runs
-        except (Killed, SyscallError, DriverError) as exc:
-            yield stopped(exc)
+            driver = k.driver()
+            grammar = gbnf(specs, self.proc.capset)
+        except (DriverError, SyscallError, ValueError, KeyError) as exc:
+            yield self.stopped(exc if isinstance(exc, DriverError | SyscallError)
+                               else SyscallError(Errno.EINVAL, f"cannot build this process's action grammar: {exc}"))
             return
-        spent.steps += 1
-        spent.tokens += gen.tokens_out
-        spent.seconds = round(time.monotonic() - t0, 3)
-        memory.append(pid, "assistant", gen.text, kind="action", tokens=gen.tokens_out)  # committed before acting
-        procs.save_spent(pid, spent)
-        try:
-            call, args = parse_action(gen.text)
-        except ValueError:
-            # The grammar admits only whole actions, and action_tokens fits the longest one:
-            # an unparsable action was cut off by the token quota.
-            yield end("exited", 122, f"EDQUOT: token quota of {q.tokens} spent mid-action", "exit", errno="EDQUOT")
-            return
-        yield Step("action", pid, spent.steps, call=call, args=args)
+        window_tokens = driver.n_ctx()
+        # Every token is at least one character, so the grammar's longest sentence in characters
+        # bounds an action's tokens; but no action may take more than its share of the window.
+        action_tokens = min(max_action_chars(specs, self.proc.capset) + 1, max(64, int(window_tokens * ACTION_SHARE)))
+        from ..syscalls.tool import tools as registered_tools
 
-        # -- act ---------------------------------------------------------------------------
-        if call in ("reply", "exit"):
+        tools = [(t.name, t.doc) for t in registered_tools().values() if self.proc.capset.allows("tool.call", t.name)]
+        system = system_prompt(specs, tools)
+        if not memory.messages(pid):
+            memory.append(pid, "user", f"Task: {self.proc.task}", kind="task")
+        previous = None
+        while True:
+            # -- budgets and signals, between steps -------------------------------------------
             try:
-                a = (ReplyArgs if call == "reply" else ExitArgs).model_validate(args)
-            except ValidationError as exc:
-                obs = f"EINVAL: bad {call}: {exc.errors()[0]['msg']}"
-                memory.append(pid, "user", f"Observation: {obs}", kind="observation")
-                yield Step("observation", pid, spent.steps, call=call, ok=False, errno="EINVAL", message=obs)
-                continue
-            if call == "reply":
-                yield end("exited", 0, "replied", "reply", reply=a.text)
-            else:
-                yield end("exited", a.status, a.reason or "exited", "exit")
-            return
-        if (call, args) == previous:
-            # Tiny models loop on one call; repeating it cannot help, so say so instead.
-            obs = ("you just made exactly this call and its result is above; do not repeat it: "
-                   "reply with what you know, or make a different call")
-            memory.append(pid, "user", f"Observation: EAGAIN: {obs}", kind="observation")
-            yield Step("observation", pid, spent.steps, call=call, ok=False, errno="EAGAIN", message=obs)
-            continue
-        previous = (call, args)
-        ctx = kernel.context(pid=pid, caps=proc.capset, workspace=proc.workspace)
-        ctx.bytes_left = q.bytes - spent.bytes
-        try:
-            result = kernel.dispatcher.dispatch(ctx, call, args).model_dump(mode="json")
-            obs_text = json.dumps(result, ensure_ascii=False)
-            step = Step("observation", pid, spent.steps, call=call, ok=True, result=result)
-        except SyscallError as err:
-            obs_text = f"{err.code}: {err.message}"
-            step = Step("observation", pid, spent.steps, call=call, ok=False, errno=str(err.code), message=err.message)
-            if err.code == Errno.EDQUOT:
-                memory.append(pid, "user", f"Observation: {obs_text}", kind="observation")
-                yield step
-                yield end("exited", 122, f"EDQUOT: write quota of {q.bytes} bytes spent", "exit", errno="EDQUOT")
+                self.check()
+                if procs.kill_requested(pid):
+                    raise Killed()
+            except (Killed, SyscallError) as exc:
+                yield self.stopped(exc)
                 return
-        spent.bytes += ctx.usage.bytes_written
-        if len(obs_text) > OBSERVATION_CHARS:
-            obs_text = obs_text[:OBSERVATION_CHARS] + f"... ({len(obs_text) - OBSERVATION_CHARS} more characters)"
-        memory.append(pid, "user", f"Observation: {obs_text}", kind="observation")
-        procs.save_spent(pid, spent)
-        yield step
-        if spent.bytes >= q.bytes:
-            yield end("exited", 122, f"EDQUOT: write quota of {q.bytes} bytes spent", "exit", errno="EDQUOT")
-            return
+            if spent.steps >= q.steps:
+                yield self.stopped(SyscallError(Errno.EDQUOT, f"step quota of {q.steps} spent"))
+                return
+            left = q.tokens - spent.tokens
+            if left <= 0:
+                yield self.stopped(SyscallError(Errno.EDQUOT, f"token quota of {q.tokens} spent"))
+                return
+
+            # -- decode one action under the grammar ------------------------------------------
+            try:
+                window = memory.window(pid, system, window_tokens - action_tokens, lambda text: len(driver.tokenize(text)))
+                prompt = driver.tokenize(driver.format_chat(window), add_special=True, parse_special=True)
+                sampling = Sampling(max_tokens=min(action_tokens, left), temperature=self.temperature, seed=self.seed,
+                                    grammar=grammar, repeat_penalty=REPEAT_PENALTY)
+                gen = k.generate(pid, prompt, sampling, check=self.check)  # batched by the scheduler
+            except (Killed, SyscallError, DriverError) as exc:
+                yield self.stopped(exc)
+                return
+            spent.steps += 1
+            spent.tokens += gen.tokens_out
+            spent.seconds = round(time.monotonic() - self.t0, 3)
+            memory.append(pid, "assistant", gen.text, kind="action", tokens=gen.tokens_out)  # committed before acting
+            procs.save_spent(pid, spent)
+            try:
+                call, args = parse_action(gen.text)
+            except ValueError:
+                # The grammar admits only whole actions: this one was cut off by its length bound.
+                if gen.tokens_out >= left:
+                    yield self.stopped(SyscallError(Errno.EDQUOT, f"token quota of {q.tokens} spent mid-action"))
+                    return
+                obs = (f"EFBIG: your action was cut off at {gen.tokens_out} tokens; "
+                       "make a shorter call (less text per argument)")
+                self.observe(obs)
+                yield Step(StepType.OBSERVATION, pid, spent.steps, ok=False, errno="EFBIG", message=obs)
+                continue
+            yield Step(StepType.ACTION, pid, spent.steps, call=call, args=args)
+
+            # -- act ---------------------------------------------------------------------------
+            if call in ("reply", "exit"):
+                try:
+                    a = (ReplyArgs if call == "reply" else ExitArgs).model_validate(args)
+                except ValidationError as exc:
+                    obs = f"EINVAL: bad {call}: {exc.errors()[0]['msg']}"
+                    self.observe(obs)
+                    yield Step(StepType.OBSERVATION, pid, spent.steps, call=call, ok=False, errno="EINVAL", message=obs)
+                    continue
+                if call == "reply":
+                    yield self.end(ProcState.EXITED, ExitStatus.OK, "replied", StepType.REPLY, reply=a.text)
+                else:
+                    yield self.end(ProcState.EXITED, a.status, a.reason or "exited", StepType.EXIT)
+                return
+            if (call, args) == previous:
+                # Tiny models loop on one call; repeating it cannot help, so say so instead.
+                obs = ("you just made exactly this call and its result is above; do not repeat it: "
+                       "reply with what you know, or make a different call")
+                self.observe(f"{Errno.EAGAIN}: {obs}")
+                yield Step(StepType.OBSERVATION, pid, spent.steps, call=call, ok=False, errno=str(Errno.EAGAIN), message=obs)
+                continue
+            previous = (call, args)
+            ctx = k.context(pid=pid, caps=self.proc.capset, workspace=self.proc.workspace)
+            ctx.bytes_left = q.bytes - spent.bytes
+            try:
+                result = k.dispatcher.dispatch(ctx, call, args).model_dump(mode="json")
+                obs_text = json.dumps(result, ensure_ascii=False)
+                step = Step(StepType.OBSERVATION, pid, spent.steps, call=call, ok=True, result=result)
+            except SyscallError as err:
+                obs_text = f"{err.code}: {err.message}"
+                step = Step(StepType.OBSERVATION, pid, spent.steps, call=call, ok=False, errno=str(err.code),
+                            message=err.message)
+                if err.code == Errno.EDQUOT:
+                    self.observe(obs_text)
+                    yield step
+                    yield self.stopped(SyscallError(Errno.EDQUOT, f"write quota of {q.bytes} bytes spent"))
+                    return
+            spent.bytes += ctx.usage.bytes_written
+            if len(obs_text) > OBSERVATION_CHARS:
+                obs_text = obs_text[:OBSERVATION_CHARS] + f"... ({len(obs_text) - OBSERVATION_CHARS} more characters)"
+            self.observe(obs_text)
+            procs.save_spent(pid, spent)
+            yield step
+            if spent.bytes >= q.bytes:
+                yield self.stopped(SyscallError(Errno.EDQUOT, f"write quota of {q.bytes} bytes spent"))
+                return

@@ -10,62 +10,31 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from pydantic import PrivateAttr
 
 from ..syscalls.caps import CapSet
 from ..syscalls.errno import Errno, SyscallError
+from ..syscalls.proc import ENDED, LIVE, ExitStatus, ProcInfo, ProcState, Quotas, Spent
 from .store import Store
 
-LIVE = ("ready", "running", "waiting", "stopped")
-ENDED = ("exited", "killed")
+__all__ = ["ENDED", "LIVE", "ExitStatus", "ProcState", "Process", "ProcessTable", "Quotas", "Spent"]
 
 
-@dataclass
-class Quotas:
-    steps: int = 16  # actions the model may take
-    tokens: int = 4096  # tokens the model may generate
-    seconds: float = 300.0  # wall time
-    bytes: int = 1 << 20  # bytes written through fs.*
+class Process(ProcInfo):
+    """A process record (syscalls/proc.py: ProcInfo) with its capabilities parsed."""
 
+    _capset: CapSet | None = PrivateAttr(None)
 
-@dataclass
-class Spent:
-    steps: int = 0
-    tokens: int = 0
-    seconds: float = 0.0
-    bytes: int = 0
-
-
-@dataclass
-class Process:
-    pid: int
-    parent: int
-    app: str
-    task: str
-    state: str
-    priority: int
-    caps: list[str]
-    quotas: Quotas
-    spent: Spent
-    workspace: str
-    created: float
-    exit_status: int | None = None
-    exit_reason: str | None = None
-    ended: float | None = None
-    host_pid: int | None = None
-    kill_requested: bool = False
-    reply: str | None = None
-    capset: CapSet = field(default=None, repr=False)  # type: ignore[assignment]
-
-    def __post_init__(self):
-        if self.capset is None:
-            self.capset = CapSet.parse(self.caps)
+    @property
+    def capset(self) -> CapSet:
+        if self._capset is None:
+            self._capset = CapSet.parse(self.caps)
+        return self._capset
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d.pop("capset")
-        return d
+        return self.model_dump(mode="json")
 
 
 def _alive(host_pid: int | None) -> bool:
@@ -88,13 +57,10 @@ class ProcessTable:
         self.home = home
 
     def _row(self, r: dict) -> Process:
-        return Process(
-            pid=r["pid"], parent=r["parent"], app=r["app"], task=r["task"], state=r["state"],
-            priority=r["priority"], caps=json.loads(r["caps"]), quotas=Quotas(**json.loads(r["quotas"])),
-            spent=Spent(**json.loads(r["spent"])), workspace=r["workspace"], created=r["created"],
-            exit_status=r["exit_status"], exit_reason=r["exit_reason"], ended=r["ended"],
-            host_pid=r["host_pid"], kill_requested=bool(r["kill_requested"]), reply=r["reply"],
-        )
+        fields = {k: r[k] for k in Process.model_fields if k in r.keys()}
+        fields.update(caps=json.loads(r["caps"]), quotas=json.loads(r["quotas"]), spent=json.loads(r["spent"]),
+                      kill_requested=bool(r["kill_requested"]))
+        return Process.model_validate(fields)
 
     def spawn(self, *, app: str, task: str, caps: CapSet, quotas: Quotas | None = None, parent: int = 0,
               workspace: str | Path | None = None, priority: int = 0) -> Process:
@@ -102,8 +68,8 @@ class ProcessTable:
         with self.store.lock, self.store.db.conn:
             table = self.store.db["processes"]
             table.insert({
-                "parent": parent, "app": app, "task": task, "state": "ready", "priority": priority,
-                "caps": json.dumps(caps.strings()), "quotas": json.dumps(asdict(q)), "spent": json.dumps(asdict(Spent())),
+                "parent": parent, "app": app, "task": task, "state": ProcState.READY.value, "priority": priority,
+                "caps": json.dumps(caps.strings()), "quotas": q.model_dump_json(), "spent": Spent().model_dump_json(),
                 "workspace": "", "created": time.time(), "host_pid": os.getpid(), "kill_requested": 0,
             })
             pid = table.last_pk
@@ -142,24 +108,24 @@ class ProcessTable:
         with self.store.lock, self.store.db.conn:
             self.store.db["processes"].update(pid, values)
 
-    def set_state(self, pid: int, state: str) -> None:
-        self._update(pid, state=state, host_pid=os.getpid())
+    def set_state(self, pid: int, state: ProcState) -> None:
+        self._update(pid, state=ProcState(state).value, host_pid=os.getpid())
 
     def save_spent(self, pid: int, spent: Spent) -> None:
-        self._update(pid, spent=json.dumps(asdict(spent)))
+        self._update(pid, spent=spent.model_dump_json())
 
-    def finish(self, pid: int, state: str, status: int, reason: str, reply: str | None = None) -> None:
+    def finish(self, pid: int, state: ProcState, status: int, reason: str, reply: str | None = None) -> None:
         """End a process (exited or killed), once: a process that has ended stays as it ended."""
         if self.get(pid).state in ENDED:
             return
-        self._update(pid, state=state, exit_status=status, exit_reason=reason, ended=time.time(), reply=reply)
+        self._update(pid, state=ProcState(state).value, exit_status=int(status), exit_reason=reason, ended=time.time(), reply=reply)
 
     def request_kill(self, pid: int) -> Process:
         p = self.get(pid)
         if p.state in ENDED:
             raise SyscallError(Errno.EINVAL, f"process {pid} has already ended ({p.state}: {p.exit_reason})")
-        if p.state == "ready" or not _alive(p.host_pid):
-            self.finish(pid, "killed", 128 + 9, "killed")
+        if p.state == ProcState.READY or not _alive(p.host_pid):
+            self.finish(pid, ProcState.KILLED, ExitStatus.KILLED, "killed")
         else:
             self._update(pid, kill_requested=1)  # the loop running it sees this between tokens
         return self.get(pid)
@@ -173,7 +139,7 @@ class ProcessTable:
         lost = []
         for p in self.list():
             if p.host_pid != os.getpid() and not _alive(p.host_pid):
-                self.finish(p.pid, "killed", 128 + 9, "killed (kernel restart)")
+                self.finish(p.pid, ProcState.KILLED, ExitStatus.KILLED, "killed (kernel restart)")
                 lost.append(p.pid)
         return lost
 

@@ -6,6 +6,7 @@ import json
 import sys
 import time
 
+from ..kernel.process import ExitStatus, ProcState
 from ..syscalls.errno import Errno, SyscallError
 
 
@@ -90,12 +91,12 @@ def run(k, ns) -> int:
             else:
                 print(render(step), file=sys.stderr, flush=True)
     except KeyboardInterrupt:
-        k.procs.finish(proc.pid, "killed", 130, "interrupted (Ctrl-C)")
+        k.procs.finish(proc.pid, ProcState.KILLED, ExitStatus.INTERRUPTED, "interrupted (Ctrl-C)")
         raise SyscallError(Errno.EINTR, f"process {proc.pid} interrupted; its conversation is kept: llmos log {proc.pid}") from None
     if last is not None and last.type == "reply" and not ns.json:
         print(last.text)
     p = k.procs.get(proc.pid)
-    if p.state == "exited" and p.exit_status == 0:
+    if p.state == ProcState.EXITED and p.exit_status == ExitStatus.OK:
         return 0
     if not ns.json:
         print(f"llmos: process {p.pid} {p.state}: {p.exit_reason}", file=sys.stderr)

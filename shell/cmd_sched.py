@@ -82,7 +82,7 @@ def batch(k, ns) -> int:
                 for key in SAMPLING_KEYS:
                     if key in job:
                         setattr(s, key, job[key])
-                g = k.generate(0, prompt, s, key=("batch", i), priority=BATCH)
+                g = k.generate(0, prompt, s, one_shot=True, priority=BATCH)
                 out.update(text=g.text, finish_reason=g.finish_reason, prompt_tokens=g.tokens_in,
                            completion_tokens=g.tokens_out)
         except SyscallError as err:
@@ -93,18 +93,14 @@ def batch(k, ns) -> int:
             results[i] = out
             tokens[0] += out.get("completion_tokens") or 0
 
-    batched = k.scheduler is not None  # else (scripted driver) one at a time
     with Progress(TextColumn("batch"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                   TimeElapsedColumn(), console=_stderr(), transient=False) as bar:
         task = bar.add_task("batch", total=len(jobs), rate="")
         threads = []
         for i, job in enumerate(jobs):
-            if batched:
-                t = threading.Thread(target=run, args=(i, job), daemon=True)
-                t.start()
-                threads.append(t)
-            else:
-                run(i, job)
+            t = threading.Thread(target=run, args=(i, job), daemon=True)
+            t.start()
+            threads.append(t)
         while any(r is None for r in results):
             done = sum(r is not None for r in results)
             rate = tokens[0] / max(1e-6, time.monotonic() - t0)

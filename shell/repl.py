@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from ..kernel.process import ExitStatus, ProcState
 from ..syscalls.errno import Errno, SyscallError
 from .args import split_call_line
 from .render import error_line, to_json
@@ -116,7 +117,7 @@ class Repl:
                 if step.type == "reply":
                     self.write(step.text + "\n")
         except KeyboardInterrupt:
-            self.k.procs.finish(proc.pid, "killed", 130, "interrupted (Ctrl-C)")
+            self.k.procs.finish(proc.pid, ProcState.KILLED, ExitStatus.INTERRUPTED, "interrupted (Ctrl-C)")
             self.write("(stopped)\n")
 
     def syscalls(self, family: str) -> None:

@@ -10,10 +10,36 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from ..drivers.base import Driver, Generation, Sampling
 from .caps import ROOT, CapSet
 from .errno import Errno, SyscallError
+
+
+class Services(Protocol):
+    """What handlers may reach of the kernel (the kernel implements it; tests may fake it).
+
+    `procs` is the process table (get, list, is_descendant, request_kill, finish, send, recv)
+    and `memory` the memory manager (remember, search, forget, core_get, core_set, stat)."""
+
+    table: dict
+    procs: Any
+    memory: Any
+
+    def driver(self) -> Driver: ...
+
+    def info(self) -> dict: ...
+
+    def generate(self, pid: int, prompt: list[int] | str, sampling: Sampling, *,
+                 on_text: Callable[[str], None] | None = None, check: Callable[[], None] | None = None,
+                 key: Any = None, priority: int | None = None, one_shot: bool = False) -> Generation: ...
+
+    def spawn(self, *, task: str, caps: CapSet, app: str = "agent", parent: int = 0, max_steps: int | None = None,
+              max_tokens: int | None = None, timeout: float | None = None, max_bytes: int | None = None,
+              workspace: str | Path | None = None, priority: int = 0) -> Any: ...
+
+    def run_to_end(self, pid: int, check: Callable[[], None] | None = None) -> Any: ...
 
 
 @dataclass
@@ -34,7 +60,7 @@ class Usage:
 @dataclass
 class CallContext:
     workspace: Path
-    services: Any  # the kernel: .driver(), .info(), .table
+    services: Services  # the kernel
     pid: int = 0
     caps: CapSet = ROOT
     limits: Limits = field(default_factory=Limits)

@@ -1,37 +1,17 @@
-"""Errno-style failure codes: every syscall failure is a SyscallError carrying one of them."""
+"""SyscallError: every syscall failure, carrying an Errno (the vocabulary is in drivers/errno.py)."""
 
 from __future__ import annotations
 
 import errno as _os_errno
-from enum import StrEnum
 
-
-class Errno(StrEnum):
-    ENOSYS = "ENOSYS"  # no such syscall
-    EINVAL = "EINVAL"  # bad arguments
-    EACCES = "EACCES"  # not granted / outside the workspace
-    ENOENT = "ENOENT"  # no such file, model, process
-    EEXIST = "EEXIST"  # already exists
-    EISDIR = "EISDIR"  # is a directory
-    ENOTDIR = "ENOTDIR"  # is not a directory
-    ENOTEMPTY = "ENOTEMPTY"  # directory not empty
-    EFBIG = "EFBIG"  # too large
-    ETIMEDOUT = "ETIMEDOUT"  # ran past its time limit
-    EINTR = "EINTR"  # cancelled
-    EDQUOT = "EDQUOT"  # budget spent
-    EIO = "EIO"  # driver or storage failure
-
-    @property
-    def exit_code(self) -> int:
-        """The Unix errno number, so shell scripts can tell failures apart."""
-        return getattr(_os_errno, self.value, 1)
+from ..drivers.errno import Errno
 
 
 class SyscallError(Exception):
     """A syscall failed: `code` says how, the message says what happened and what to do."""
 
     def __init__(self, code: Errno | str, message: str):
-        self.code = Errno(code)
+        self.code = Errno.of(code)
         self.message = message
         super().__init__(f"{self.code}: {message}")
 

@@ -6,33 +6,19 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..drivers.base import Sampling
+from ..drivers.base import Sampling, SamplingParams
 from .context import CallContext
 from .errno import Errno, SyscallError
 from .spec import Args, Result, syscall
 
 
-class SamplingArgs(Args):
-    max_tokens: int = Field(128, ge=1, le=8192, description="most tokens to generate")
-    temperature: float = Field(0.7, ge=0.0, le=2.0, description="0 = greedy, deterministic")
-    top_p: float = Field(0.95, gt=0.0, le=1.0)
-    top_k: int = Field(40, ge=0, le=1000, description="0 = no top-k cut")
-    seed: int | None = Field(None, ge=0, description="fixed seed for repeatable sampling")
-    stop: list[str] = Field(default_factory=list, max_length=8, description="strings that end generation")
-    ignore_eos: bool = Field(False, description="keep going past the end-of-text token (benchmarks)")
+class SamplingArgs(SamplingParams, Args):
+    """The sampling fields (drivers/base.py: SamplingParams, defined once) as syscall arguments."""
 
     def sampling(self, ctx: CallContext) -> Sampling:
         if self.max_tokens > ctx.limits.max_tokens:
             raise SyscallError(Errno.EINVAL, f"max_tokens {self.max_tokens} is over this process's limit of {ctx.limits.max_tokens}")
-        return Sampling(
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            top_k=self.top_k,
-            seed=self.seed,
-            stop=list(self.stop),
-            ignore_eos=self.ignore_eos,
-        )
+        return Sampling(**self.model_dump(include=set(SamplingParams.model_fields)))
 
 
 class GenResult(Result):

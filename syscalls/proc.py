@@ -7,9 +7,10 @@ proc.wait runs a ready child to its end in the caller's turn.
 
 from __future__ import annotations
 
+from enum import IntEnum, StrEnum
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from .caps import CapSet
 from .context import CallContext
@@ -17,24 +18,66 @@ from .errno import Errno, SyscallError
 from .spec import Args, Result, syscall
 
 
+class ProcState(StrEnum):
+    READY = "ready"  # spawned, not yet run
+    RUNNING = "running"
+    WAITING = "waiting"  # reserved: blocked on a child or a message
+    STOPPED = "stopped"  # reserved: suspended by the scheduler
+    EXITED = "exited"
+    KILLED = "killed"
+
+
+LIVE = (ProcState.READY, ProcState.RUNNING, ProcState.WAITING, ProcState.STOPPED)
+ENDED = (ProcState.EXITED, ProcState.KILLED)
+
+
+class ExitStatus(IntEnum):
+    OK = 0  # replied, or exited with status 0
+    FAILED = 1  # the model or a driver failed
+    QUOTA = 122  # a budget is spent (EDQUOT's number)
+    INTERRUPTED = 130  # llmos kill / Ctrl-C reached the running loop (128 + SIGINT)
+    KILLED = 137  # killed before or without running (128 + SIGKILL)
+
+
+class Quotas(BaseModel):
+    steps: int = 16  # actions the model may take
+    tokens: int = 4096  # tokens the model may generate
+    seconds: float = 300.0  # wall time
+    bytes: int = 1 << 20  # bytes written through fs.*
+
+
+class Spent(BaseModel):
+    steps: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    bytes: int = 0
+
+
 class ProcInfo(Result):
+    """A process as the process table holds it: the one record the kernel, the shell and
+    proc.* results all use (the kernel's Process is this plus its parsed capabilities)."""
+
     pid: int
     parent: int
     app: str
     task: str
-    state: str
+    state: ProcState
     priority: int
-    steps: int
-    tokens: int
-    exit_status: int | None
-    exit_reason: str | None
-    reply: str | None
+    caps: list[str]
+    quotas: Quotas
+    spent: Spent
+    workspace: str
+    created: float
+    exit_status: int | None = None
+    exit_reason: str | None = None
+    ended: float | None = None
+    host_pid: int | None = None
+    kill_requested: bool = False
+    reply: str | None = None
 
-
-def info(p) -> ProcInfo:
-    return ProcInfo(pid=p.pid, parent=p.parent, app=p.app, task=p.task[:200], state=p.state, priority=p.priority,
-                    steps=p.spent.steps, tokens=p.spent.tokens, exit_status=p.exit_status,
-                    exit_reason=p.exit_reason, reply=p.reply)
+    def info(self) -> ProcInfo:
+        """This record as a plain ProcInfo (what proc.* syscalls return)."""
+        return ProcInfo.model_validate(self.model_dump())
 
 
 class SpawnArgs(Args):
@@ -79,7 +122,7 @@ def proc_wait(ctx: CallContext, a: PidArgs) -> ProcInfo:
     if not procs.is_descendant(a.pid, ctx.pid):
         raise SyscallError(Errno.EACCES, f"process {a.pid} is not your child")
     ctx.services.run_to_end(a.pid, check=ctx.check)
-    return info(procs.get(a.pid))
+    return procs.get(a.pid).info()
 
 
 @syscall("proc.kill", args=PidArgs, result=ProcInfo, examples=({"pid": 2},))
@@ -90,7 +133,7 @@ def proc_kill(ctx: CallContext, a: PidArgs) -> ProcInfo:
         raise SyscallError(Errno.EINVAL, "use proc.exit (or the exit action) to end yourself")
     if not procs.is_descendant(a.pid, ctx.pid):
         raise SyscallError(Errno.EACCES, f"process {a.pid} is not yours to kill")
-    return info(procs.request_kill(a.pid))
+    return procs.request_kill(a.pid).info()
 
 
 class PsArgs(Args):
@@ -104,7 +147,7 @@ class PsResult(Result):
 @syscall("proc.ps", args=PsArgs, result=PsResult, examples=({"all": False},))
 def proc_ps(ctx: CallContext, a: PsArgs) -> PsResult:
     """List processes (live ones, or all with all=true)."""
-    return PsResult(processes=[info(p) for p in ctx.services.procs.list(all=a.all)])
+    return PsResult(processes=[p.info() for p in ctx.services.procs.list(all=a.all)])
 
 
 class SendArgs(Args):
@@ -149,5 +192,5 @@ def proc_exit(ctx: CallContext, a: ExitArgs) -> ProcInfo:
     if ctx.pid == 0:
         raise SyscallError(Errno.EINVAL, "the shell is not a process; nothing to exit")
     procs = ctx.services.procs
-    procs.finish(ctx.pid, "exited", a.status, a.reason or "exited")
-    return info(procs.get(ctx.pid))
+    procs.finish(ctx.pid, ProcState.EXITED, a.status, a.reason or "exited")
+    return procs.get(ctx.pid).info()

@@ -11,9 +11,9 @@ import sqlite3
 import numpy as np
 import pytest
 from llmos.kernel.memory import Memory
-from llmos.kernel.search import VectorIndex, fts_query, rrf
+from llmos.kernel.memory.search import VectorIndex, fts_query, rrf
+from llmos.kernel.memory.summary import degenerate, extractive
 from llmos.kernel.store import Store
-from llmos.kernel.summary import degenerate, extractive
 from llmos.shell.cli import main
 from llmos.syscalls.errno import SyscallError
 
@@ -313,7 +313,7 @@ def test_mem_syscalls(kernel, mem):
 
 
 def test_mem_commands(capsys, monkeypatch):
-    monkeypatch.setattr("llmos.kernel.embed.MiniLM", HashEmbedder)
+    monkeypatch.setattr("llmos.kernel.memory.embed.MiniLM", HashEmbedder)
 
     def run(*argv):
         code = main(list(argv))

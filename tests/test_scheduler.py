@@ -1,12 +1,15 @@
-"""Scheduler policy on a fake step driver (fast, deterministic): preemption, aging, cancel, swap."""
+"""Scheduler policy on a fake step driver (fast, deterministic): preemption, aging, cancel, swap.
+
+Nothing here waits on wall time: the driver counts steps and can run a hook at a given step,
+and aging runs on a fake clock that the driver advances by one "second" per step."""
 
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from llmos.drivers.base import DriverError, Generation, ModelInfo, Sampling
+from llmos.drivers.engine import decode_thread
 from llmos.kernel.scheduler import BATCH, INTERACTIVE, NORMAL, Scheduler, SwapStore
 
 
@@ -31,9 +34,12 @@ class FakeDriver:
     """Each slot's 'KV' is its token list; the next token is a function of the whole history,
     so a sequence resumed from a wrong image would continue differently."""
 
-    def __init__(self, n_seq=2, delay=0.0):
-        self.n_seq, self.delay = n_seq, delay
+    def __init__(self, n_seq=2):
+        self.n_seq = n_seq
+        self.decoder = decode_thread()
         self.lock = threading.RLock()
+        self.now = 0.0  # the fake clock: one second per step
+        self.hooks: dict[int, object] = {}  # step number -> called (on the decode thread) before it
         self.slots = [[] for _ in range(n_seq)]
         self.info = ModelInfo("fake", "", 0, 100_000, 100_000, 100, "chatml", "fake")
         self.steps: list[list[int]] = []  # slots in each step
@@ -51,7 +57,10 @@ class FakeDriver:
         s.slot = slot
 
     def step(self, seqs, chunk=None):
-        time.sleep(self.delay)
+        hook = self.hooks.pop(len(self.steps), None)
+        if hook is not None:
+            hook()
+        self.now += 1.0
         self.steps.append([s.slot for s in seqs])
         for s in seqs:
             assert self.slots[s.slot] == s.history, "a sequence ran on a slot holding someone else's KV"
@@ -93,7 +102,7 @@ def sched(tmp_path):
     made = []
 
     def make(driver, **kw):
-        s = Scheduler(driver, tmp_path / "swap", stats_dir=tmp_path / "run", **kw)
+        s = Scheduler(driver, tmp_path / "swap", stats_dir=tmp_path / "run", clock=lambda: driver.now, **kw)
         made.append(s)
         return s
 
@@ -113,16 +122,20 @@ def test_requests_share_steps_and_match_their_alone_output(sched):
 
 
 def test_interactive_preempts_batch_which_resumes_exactly(sched):
-    d = FakeDriver(1, delay=0.002)
+    d = FakeDriver(1)
     s = sched(d, slice_tokens=1000)
+    fg_box = []
+    # At the batch request's 4th step, an interactive one arrives (submitted from the decode
+    # thread itself, as a caller's submit would land between two steps).
+    d.hooks[3] = lambda: fg_box.append(s.submit("fg", [7], Sampling(max_tokens=10), priority=INTERACTIVE))
     long = s.submit("bg", [5, 6], Sampling(max_tokens=300), priority=BATCH)
-    while s.stats.get("steps", 0) < 3 and not d.steps[3:]:
-        time.sleep(0.01)
-    fg = s.generate("fg", [7], Sampling(max_tokens=10), priority=INTERACTIVE)
-    assert not long.seq.done, "the interactive request waited for the batch one to finish"
-    assert long.preempted >= 1 and s.swaps_out >= 1 and s.swaps_in >= 1
+    out = s.wait(long)
+    fg = s.wait(fg_box[0])
+    assert out.text == expected([5, 6], 300)  # swapped out and in: the same continuation
     assert fg.text == expected([7], 10)
-    assert s.wait(long).text == expected([5, 6], 300)  # swapped out and in: same continuation
+    assert long.preempted >= 1 and s.swaps_out >= 1 and s.swaps_in >= 1
+    # the interactive request ran to its end while the batch one was swapped out
+    assert d.steps[3:13] == [[0]] * 10 and len(d.steps) == 310
 
 
 def test_equal_priorities_round_robin_by_time_slice(sched):
@@ -135,30 +148,34 @@ def test_equal_priorities_round_robin_by_time_slice(sched):
 
 
 def test_a_batch_request_does_not_starve_under_constant_interactive_load(sched):
-    d = FakeDriver(1, delay=0.001)
-    s = sched(d, slice_tokens=20, aging_s=0.2)
-    stop = threading.Event()
+    """One slot, an endless stream of interactive requests (each new one arrives as the last
+    ends), and one batch request: aging (one class per aging period, on the fake clock) lifts
+    the batch request above the newcomers and it finishes."""
+    d = FakeDriver(1)
+    s = sched(d, slice_tokens=20, aging_s=5)
+    done = threading.Event()
+    submitted = []
 
-    def interactive_load():
-        while not stop.is_set():
-            s.generate(None, [1], Sampling(max_tokens=30), priority=INTERACTIVE)
+    def feed():  # keep one interactive request always waiting or running
+        if not done.is_set():
+            r = s.submit(None, [1], Sampling(max_tokens=30), priority=INTERACTIVE)
+            submitted.append(r)
+            d.hooks[len(d.steps) + 25] = feed
 
     with d.lock:
+        feed()
         bg = s.submit("bg", [9], Sampling(max_tokens=40), priority=BATCH)
-        t = threading.Thread(target=interactive_load)
-        t.start()
-    try:
-        t0 = time.monotonic()
-        out = s.wait(bg)
-        assert time.monotonic() - t0 < 10
-        assert out.text == expected([9], 40)
-    finally:
-        stop.set()
-        t.join()
+        d.hooks[1] = feed
+    out = s.wait(bg)
+    done.set()
+    assert out.text == expected([9], 40)
+    assert len(submitted) >= 3  # it did finish under load, not after it
+    for r in submitted:
+        s.cancel(r)
 
 
 def test_check_cancels_one_request_and_the_others_go_on(sched):
-    d = FakeDriver(2, delay=0.001)
+    d = FakeDriver(2)
     s = sched(d)
     other = s.submit("b", [2], Sampling(max_tokens=50))
     seen = []
@@ -170,7 +187,8 @@ def test_check_cancels_one_request_and_the_others_go_on(sched):
     with pytest.raises(KeyboardInterrupt):
         s.generate("a", [1], Sampling(max_tokens=1000), on_text=seen.append, check=check)
     assert s.wait(other).text == expected([2], 50)
-    time.sleep(0.05)
+    # a later request is admitted after the cancel was reaped: then nothing else is left
+    assert s.generate("c", [3], Sampling(max_tokens=2)).text == expected([3], 2)
     assert not s.running and not s.waiting
 
 
@@ -185,10 +203,10 @@ def test_swap_store_spills_to_disk_past_its_budget(tmp_path):
     assert not path.exists()
 
 
-def test_kernel_falls_back_to_plain_generate_on_the_scripted_driver(kernel, scripted):
-    assert kernel.scheduler is None
+def test_the_kernel_runs_the_scripted_driver_through_the_scheduler(kernel, scripted):
     scripted.queue("hello there")
     assert kernel.generate(0, "hi", Sampling(max_tokens=8)).text == "hello there"
+    assert kernel.router.started() is not None and kernel.scheduler.steps >= 2
 
 
 def test_empty_or_bad_prompt_fails_only_that_request(sched):

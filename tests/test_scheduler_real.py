@@ -86,11 +86,16 @@ def test_batched_requests_equal_their_alone_output(driver, tmp_path):
 def test_preempted_requests_resume_with_the_same_tokens(driver, tmp_path):
     """Every request is preempted (slice of 6 steps, 8 requests on 3 slots), swapped out, and
     swapped back into whichever slot is free, many times over; the KV images spill to disk
-    past a 200 kB RAM budget. Each continues exactly as if it had run alone."""
+    past a 200 kB RAM budget. Each continues exactly as if it had run alone.
+
+    (The house issue saw 1 of 4 requests diverge from its solo output under 19 swaps. That was
+    cell placement, not the scheduler: in one KV cache shared by all slots a swapped-in
+    sequence's cells land in holes, out of position order, and attention sums in cell order.
+    With one KV stream per slot this holds exactly, here under more than 19 swaps.)"""
     d = driver
     refs = [alone(d, p) for p in PROMPTS]
     outs, reqs, s = run_scheduled(d, tmp_path, slice_tokens=6)
-    assert all(r.preempted >= 2 for r in reqs) and s.swaps_in >= 16
+    assert all(r.preempted >= 2 for r in reqs) and s.swaps_in >= 19, s.swaps_in
     assert outs == refs
 
 
@@ -140,7 +145,7 @@ def test_processes_run_concurrently_through_the_scheduler_with_quotas(home, smol
         assert all(p.state == "exited" and p.exit_status == 122 and "token quota" in p.exit_reason for p in procs)
         assert all(p.spent.tokens <= 6 for p in procs)
         assert k.scheduler.steps > 0 and k.scheduler.tokens_total >= 6
-        assert k.priority(0) == INTERACTIVE
+        assert k.router.priority(0) == INTERACTIVE
         victim = k.spawn(task="count to a thousand", caps=CapSet.parse(["sys.*"]))
         k.procs.request_kill(victim.pid)
         (p,) = k.run_many([victim.pid])
@@ -180,7 +185,7 @@ def test_sixteen_processes_at_once_on_two_slots(home, smollm):
 
         def on_step(step):
             steps.append(step)
-            st = k.scheduler.stats
+            st = k.scheduler.stats.current
             peak[0] = max(peak[0], st.get("slots_busy", 0) + st.get("waiting", 0))
 
         procs = k.run_many(pids, on_step=on_step)

@@ -1,0 +1,27 @@
+"""The built-in drivers, registered as a plugin (entry point `llmos` -> this module) like any other."""
+
+from __future__ import annotations
+
+import re
+
+from .plugins import hookimpl
+
+_SCHEME = re.compile(r"^[a-z][a-z0-9+-]*:")  # openai:..., hf:... (a path or bundled name has none)
+
+
+def _gguf(spec: str) -> bool:
+    """llama.cpp takes the bundled names and paths: every spec without a driver scheme."""
+    return not _SCHEME.match(spec)
+
+
+def _open_llama_cpp(spec: str, models, *, gpu_layers: int = 0, n_ctx: int = 4096, n_seq: int = 4,
+                    progress=None):
+    path = models.resolve(spec, progress)
+    from .llama_cpp import LlamaCppDriver  # imports llama_cpp: keep it off the fast paths
+
+    return LlamaCppDriver(path, spec=spec, n_gpu_layers=gpu_layers, n_ctx=n_ctx, n_seq=n_seq)
+
+
+@hookimpl
+def register_drivers(register):
+    register("llama.cpp", _gguf, _open_llama_cpp)
