@@ -43,7 +43,7 @@ def main() -> None:
         from llmos.drivers import llama_cpp as lc
 
         def naive_sample(self, idx):  # the grammar filters every candidate, every token
-            L = lc._L
+            L = lc.lib()
             if self.grammar is None:
                 return L.llama_sampler_sample(self.chain, self.d.ctx, idx)
             import numpy as np

@@ -17,15 +17,15 @@ PROMPT = "Once upon a time, in a small village by the sea, there lived"
 
 def same_weights(make):
     """Build a llama_cpp.Llama that places its weights as llmos's driver does (see
-    drivers/llama_cpp.py:_extra_bufts), so both sides run the same matmul kernels."""
+    drivers/llama_cpp/lib.py:extra_bufts), so both sides run the same matmul kernels."""
     import llama_cpp.llama_cpp as raw
-    from llmos.drivers.llama_cpp import _extra_bufts
+    from llmos.drivers.llama_cpp import extra_bufts
 
     default = raw.llama_model_default_params
 
     def params():
         mp = default()
-        mp.use_extra_bufts = _extra_bufts()
+        mp.use_extra_bufts = extra_bufts()
         return mp
 
     raw.llama_model_default_params = params
@@ -43,13 +43,13 @@ def main() -> None:
     a = p.parse_args()
 
     import llama_cpp
-    from llmos.drivers.llama_cpp import KV_TYPES, LlamaCppDriver, _threads, decode_thread
+    from llmos.drivers.llama_cpp import KV_TYPES, LlamaCppDriver, cpu_threads, decode_thread
     from llmos.drivers.models import ModelStore
     from llmos.kernel import Kernel
 
     path = ModelStore(models_dir()).resolve(a.model)
     n = a.tokens
-    threads = _threads()
+    threads = cpu_threads()
 
     driver = LlamaCppDriver(path, spec=a.model, n_ctx=a.n_ctx, n_seq=1)
     kernel = Kernel.boot(temp_home(), driver=driver)
@@ -102,7 +102,7 @@ def main() -> None:
                 pos += 1
         L.llama_sampler_free(chain)
 
-    # The baselines decode on the process's decode thread itself (see drivers/llama_cpp.py:
+    # The baselines decode on the process's decode thread itself (see drivers/engine.py:
     # DecodeThread; a second decoding thread would slow every side down), so they pay no
     # hand-off; llmos's call pays one per token.
     dt = decode_thread()
