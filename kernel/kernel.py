@@ -17,11 +17,13 @@ from pydantic import BaseModel
 
 from ..drivers.base import Driver, DriverError, Generation, Sampling
 from ..drivers.models import ModelStore, Progress
+from ..drivers.plugins import collect
 from ..syscalls.caps import ROOT, CapSet
 from ..syscalls.context import CallContext, Limits
 from ..syscalls.dispatch import Dispatcher, JournalEntry
 from ..syscalls.errno import Errno, SyscallError
 from ..syscalls.table import TABLE
+from ..syscalls.tool import ToolRegistry
 from .generation import Router
 from .grants import Grants
 from .home import data_dir
@@ -62,6 +64,9 @@ class Kernel:
         self._owns_driver = driver is None  # a driver handed in (tests, benchmarks) is the caller's to close
         self._driver_lock = threading.Lock()
         self.router = Router(self)  # every generation goes through its scheduler
+        self.tools = ToolRegistry(reserved=set(TABLE))  # the plugins' now; apps add theirs
+        for tool in collect("register_tools"):
+            self.tools.add(tool)
         self.sys = Stubs(TABLE, lambda name, args: self.call(name, args))
 
     @classmethod
@@ -161,14 +166,15 @@ class Kernel:
 
     def spawn(self, *, task: str, caps: CapSet, app: str = "agent", parent: int = 0, max_steps: int | None = None,
               max_tokens: int | None = None, timeout: float | None = None, max_bytes: int | None = None,
-              workspace: str | Path | None = None, priority: int = 0) -> Process:
-        """Create a ready process; `run(pid)` (or a parent's proc.wait) runs it."""
+              workspace: str | Path | None = None, priority: int = 0, tool_choice: str = "auto") -> Process:
+        """Create a ready process; `run(pid)` (or a parent's proc.wait) runs it. `tool_choice`:
+        auto (call or reply), required (call first), none (reply only), or a function's name."""
         q = Quotas()
         for name, value in (("steps", max_steps), ("tokens", max_tokens), ("seconds", timeout), ("bytes", max_bytes)):
             if value is not None:
                 setattr(q, name, value)
         return self.procs.spawn(app=app, task=task, caps=caps, quotas=q, parent=parent, workspace=workspace,
-                                priority=priority)
+                                priority=priority, tool_choice=tool_choice)
 
     def process_sys(self, pid: int) -> Stubs:
         """Syscall stubs bound to process `pid`: its grants, its workspace, its journal rows."""

@@ -16,23 +16,23 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
-from pydantic import ValidationError
-
 from ..drivers.base import DriverError, Sampling
 from ..syscalls.errno import Errno, SyscallError
-from ..syscalls.grammar import ExitArgs, ReplyArgs, gbnf, max_action_chars, parse_action
+from ..syscalls.grammar import Function, action_grammar, parse_action, render_call
 from ..syscalls.table import TABLE
 from .process import ENDED, ExitStatus, Process, ProcState
-from .prompt import system_prompt
+from .prompt import response, syscall_function, system_prompt
 
 # A repeat penalty on actions hurts: it pushes the model off the JSON it must repeat (quotes,
 # keys). Measured on 14 suite tasks: 1/14 sensible ends with 1.15, 3/14 without.
 REPEAT_PENALTY = 1.0
 
 OBSERVATION_CHARS = 1500  # what the model sees of a result
-# Not offered to the model by default even when granted: it is the model (llm.*), and the
-# table itself is long (sys.syscalls); code apps may still call them.
-NOT_FOR_THE_MODEL = ("llm.", "sys.syscalls")
+# Not offered to the model as functions even when granted: it is the model (llm.*), the table
+# itself is long (sys.syscalls), and tools are offered by their own names (tool.call is how the
+# kernel runs them); code apps may still call these.
+NOT_FOR_THE_MODEL = ("llm.", "sys.syscalls", "tool.call")
+REPEATS = 3  # the same failing call this many times ends the process
 # An action may take at most this share of the window; the grammar's bound on an action's
 # length (every string and array capped) is in characters, far above its tokens, and must not
 # squeeze the window to nothing on a small context.
@@ -66,9 +66,11 @@ class Step:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-def model_calls(proc: Process) -> list:
+def model_functions(kernel, proc: Process) -> list[Function]:
+    """What process `proc`'s model may call: its granted syscalls, then its granted tools."""
     names = proc.capset.names_allowed(sorted(TABLE))
-    return [TABLE[n] for n in names if not n.startswith(NOT_FOR_THE_MODEL)]
+    calls = [syscall_function(TABLE[n]) for n in names if not n.startswith(NOT_FOR_THE_MODEL)]
+    return calls + [Function(t.name, t.description, t.parameters) for t in kernel.tools.granted(proc.capset)]
 
 
 class Killed(Exception):
@@ -135,30 +137,29 @@ class Loop:
         return self.end(ProcState.EXITED, ExitStatus.FAILED, f"{code}: {message}", StepType.ERROR, errno=str(code))
 
     def observe(self, text: str) -> None:
-        self.k.memory.append(self.pid, "user", f"Observation: {text}", kind="observation")
+        self.k.memory.append(self.pid, "user", response(text), kind="observation")
 
     def steps(self) -> Iterator[Step]:
         k, pid, procs, memory, spent, q = self.k, self.pid, self.k.procs, self.k.memory, self.spent, self.q
         procs.set_state(pid, ProcState.RUNNING)
-        specs = model_calls(self.proc)
+        functions = model_functions(k, self.proc)
+        tool_names = {f.name for f in functions} - set(TABLE)
+        choice = self.proc.tool_choice or "auto"
         try:
             driver = k.driver()
-            grammar = gbnf(specs, self.proc.capset)
+            grammars = {c: action_grammar(functions, c) for c in {choice, "auto"}}
         except (DriverError, SyscallError, ValueError, KeyError) as exc:
             yield self.stopped(exc if isinstance(exc, DriverError | SyscallError)
                                else SyscallError(Errno.EINVAL, f"cannot build this process's action grammar: {exc}"))
             return
         window_tokens = driver.n_ctx()
-        # Every token is at least one character, so the grammar's longest sentence in characters
-        # bounds an action's tokens; but no action may take more than its share of the window.
-        action_tokens = min(max_action_chars(specs, self.proc.capset) + 1, max(64, int(window_tokens * ACTION_SHARE)))
-        from ..syscalls.tool import tools as registered_tools
-
-        tools = [(t.name, t.doc) for t in registered_tools().values() if self.proc.capset.allows("tool.call", t.name)]
-        system = system_prompt(specs, tools)
+        # An action may take at most its share of the window (the grammar bounds every string
+        # and array, but that bound in characters is far above a small window).
+        action_tokens = max(64, int(window_tokens * ACTION_SHARE))
+        system = system_prompt(functions, choice)
         if not memory.messages(pid):
-            memory.append(pid, "user", f"Task: {self.proc.task}", kind="task")
-        previous = None
+            memory.append(pid, "user", self.proc.task, kind="task")
+        previous, failures = None, {}
         while True:
             # -- budgets and signals, between steps -------------------------------------------
             try:
@@ -177,6 +178,8 @@ class Loop:
                 return
 
             # -- decode one action under the grammar ------------------------------------------
+            # tool_choice `required` or a named function holds for the first action; then auto.
+            grammar = grammars[choice] if spent.steps == 0 else grammars["auto"]
             try:
                 window = memory.window(pid, system, window_tokens - action_tokens, lambda text: len(driver.tokenize(text)))
                 prompt = driver.tokenize(driver.format_chat(window), add_special=True, parse_special=True)
@@ -192,45 +195,40 @@ class Loop:
             memory.append(pid, "assistant", gen.text, kind="action", tokens=gen.tokens_out)  # committed before acting
             procs.save_spent(pid, spent)
             try:
-                call, args = parse_action(gen.text)
+                action = parse_action(gen.text)
             except ValueError:
                 # The grammar admits only whole actions: this one was cut off by its length bound.
                 if gen.tokens_out >= left:
                     yield self.stopped(SyscallError(Errno.EDQUOT, f"token quota of {q.tokens} spent mid-action"))
                     return
-                obs = (f"EFBIG: your action was cut off at {gen.tokens_out} tokens; "
+                obs = (f"EFBIG: your call was cut off at {gen.tokens_out} tokens; "
                        "make a shorter call (less text per argument)")
                 self.observe(obs)
                 yield Step(StepType.OBSERVATION, pid, spent.steps, ok=False, errno="EFBIG", message=obs)
                 continue
+            if not action.is_call:
+                yield Step(StepType.ACTION, pid, spent.steps, call="reply", args={"text": action.text})
+                yield self.end(ProcState.EXITED, ExitStatus.OK, "replied", StepType.REPLY, reply=action.text)
+                return
+            call, args = action.name, action.arguments
             yield Step(StepType.ACTION, pid, spent.steps, call=call, args=args)
 
             # -- act ---------------------------------------------------------------------------
-            if call in ("reply", "exit"):
-                try:
-                    a = (ReplyArgs if call == "reply" else ExitArgs).model_validate(args)
-                except ValidationError as exc:
-                    obs = f"EINVAL: bad {call}: {exc.errors()[0]['msg']}"
-                    self.observe(obs)
-                    yield Step(StepType.OBSERVATION, pid, spent.steps, call=call, ok=False, errno="EINVAL", message=obs)
-                    continue
-                if call == "reply":
-                    yield self.end(ProcState.EXITED, ExitStatus.OK, "replied", StepType.REPLY, reply=a.text)
-                else:
-                    yield self.end(ProcState.EXITED, a.status, a.reason or "exited", StepType.EXIT)
-                return
             if (call, args) == previous:
                 # Tiny models loop on one call; repeating it cannot help, so say so instead.
                 obs = ("you just made exactly this call and its result is above; do not repeat it: "
-                       "reply with what you know, or make a different call")
+                       "answer with what you know, or make a different call")
                 self.observe(f"{Errno.EAGAIN}: {obs}")
                 yield Step(StepType.OBSERVATION, pid, spent.steps, call=call, ok=False, errno=str(Errno.EAGAIN), message=obs)
                 continue
             previous = (call, args)
             ctx = k.context(pid=pid, caps=self.proc.capset, workspace=self.proc.workspace)
             ctx.bytes_left = q.bytes - spent.bytes
+            name, raw = (("tool.call", {"name": call, "args": args}) if call in tool_names else (call, args))
             try:
-                result = k.dispatcher.dispatch(ctx, call, args).model_dump(mode="json")
+                result = k.dispatcher.dispatch(ctx, name, raw).model_dump(mode="json")
+                if name == "tool.call":
+                    result = result["result"]
                 obs_text = json.dumps(result, ensure_ascii=False)
                 step = Step(StepType.OBSERVATION, pid, spent.steps, call=call, ok=True, result=result)
             except SyscallError as err:
@@ -241,6 +239,14 @@ class Loop:
                     self.observe(obs_text)
                     yield step
                     yield self.stopped(SyscallError(Errno.EDQUOT, f"write quota of {q.bytes} bytes spent"))
+                    return
+                key = render_call(call, args)
+                failures[key] = failures.get(key, 0) + 1
+                if failures[key] >= REPEATS:
+                    self.observe(obs_text)
+                    yield step
+                    yield self.stopped(SyscallError(Errno.EAGAIN, f"the model made the same failing call {REPEATS} "
+                                                                  f"times ({call}: {err.code})"))
                     return
             spent.bytes += ctx.usage.bytes_written
             if len(obs_text) > OBSERVATION_CHARS:

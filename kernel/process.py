@@ -59,11 +59,11 @@ class ProcessTable:
     def _row(self, r: dict) -> Process:
         fields = {k: r[k] for k in Process.model_fields if k in r.keys()}
         fields.update(caps=json.loads(r["caps"]), quotas=json.loads(r["quotas"]), spent=json.loads(r["spent"]),
-                      kill_requested=bool(r["kill_requested"]))
+                      kill_requested=bool(r["kill_requested"]), tool_choice=r["tool_choice"] or "auto")
         return Process.model_validate(fields)
 
     def spawn(self, *, app: str, task: str, caps: CapSet, quotas: Quotas | None = None, parent: int = 0,
-              workspace: str | Path | None = None, priority: int = 0) -> Process:
+              workspace: str | Path | None = None, priority: int = 0, tool_choice: str = "auto") -> Process:
         q = quotas or Quotas()
         with self.store.lock, self.store.db.conn:
             table = self.store.db["processes"]
@@ -71,6 +71,7 @@ class ProcessTable:
                 "parent": parent, "app": app, "task": task, "state": ProcState.READY.value, "priority": priority,
                 "caps": json.dumps(caps.strings()), "quotas": q.model_dump_json(), "spent": Spent().model_dump_json(),
                 "workspace": "", "created": time.time(), "host_pid": os.getpid(), "kill_requested": 0,
+                "tool_choice": tool_choice,
             })
             pid = table.last_pk
             ws = Path(workspace) if workspace else self.home / "proc" / str(pid)

@@ -150,6 +150,12 @@ def m004_process_runtime(db: sqlite_utils.Database) -> None:
     db["grants"].create({"app": str, "capability": str, "granted": float}, pk=("app", "capability"))
 
 
+@migration
+def m005_tool_choice(db: sqlite_utils.Database) -> None:
+    """A process's tool_choice (auto, required, none, or a function's name)."""
+    db["processes"].add_column("tool_choice", str)
+
+
 class Store:
     def __init__(self, path: Path):
         self.path = path

@@ -54,4 +54,5 @@ def calculator(a: CalcArgs):
 
 @hookimpl
 def register_tools(register):
-    register(Tool("calculator", "Evaluate arithmetic exactly.", CalcArgs, calculator, {"expression": "17*23"}))
+    register(Tool.from_model(CalcArgs, calculator, name="calculator",
+                             description="Evaluate arithmetic exactly, e.g. 17*23 or (2+3)/4."))

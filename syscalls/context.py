@@ -21,11 +21,13 @@ class Services(Protocol):
     """What handlers may reach of the kernel (the kernel implements it; tests may fake it).
 
     `procs` is the process table (get, list, is_descendant, request_kill, finish, send, recv)
-    and `memory` the memory manager (remember, search, forget, core_get, core_set, stat)."""
+    and `memory` the memory manager (remember, search, forget, core_get, core_set, stat);
+    `tools` the kernel's ToolRegistry."""
 
     table: dict
     procs: Any
     memory: Any
+    tools: Any  # the ToolRegistry (syscalls/tool.py)
 
     def driver(self) -> Driver: ...
 
@@ -37,7 +39,7 @@ class Services(Protocol):
 
     def spawn(self, *, task: str, caps: CapSet, app: str = "agent", parent: int = 0, max_steps: int | None = None,
               max_tokens: int | None = None, timeout: float | None = None, max_bytes: int | None = None,
-              workspace: str | Path | None = None, priority: int = 0) -> Any: ...
+              workspace: str | Path | None = None, priority: int = 0, tool_choice: str = "auto") -> Any: ...
 
     def run_to_end(self, pid: int, check: Callable[[], None] | None = None) -> Any: ...
 

@@ -74,6 +74,7 @@ class ProcInfo(Result):
     host_pid: int | None = None
     kill_requested: bool = False
     reply: str | None = None
+    tool_choice: str = "auto"  # auto, required (a call first), none, or one function's name
 
     def info(self) -> ProcInfo:
         """This record as a plain ProcInfo (what proc.* syscalls return)."""

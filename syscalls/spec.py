@@ -37,9 +37,6 @@ class Syscall:
     timeout: float = 30.0  # seconds; handlers check ctx.check() in long loops
     streams: bool = False  # emits text through ctx.stream while it runs
     examples: tuple[dict, ...] = field(default_factory=tuple)
-    # The args schema the model's grammar uses, when narrower than Args (tool.call: one
-    # alternative per granted tool). Called with a predicate "is this scope granted?".
-    model_schema: Callable[[Callable[[str], bool]], dict] | None = None
 
     @property
     def family(self) -> str:
@@ -79,7 +76,6 @@ def syscall(
     timeout: float = 30.0,
     streams: bool = False,
     examples: tuple[dict, ...] = (),
-    model_schema: Callable[[Callable[[str], bool]], dict] | None = None,
 ):
     """Register the decorated handler as syscall `name`; its docstring's first line is the doc."""
 
@@ -100,7 +96,6 @@ def syscall(
             timeout=timeout,
             streams=streams,
             examples=examples,
-            model_schema=model_schema,
         )
         return handler
 

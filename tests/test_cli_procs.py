@@ -8,6 +8,7 @@ import pytest
 from llmos.kernel import Kernel
 from llmos.shell.cli import main
 from llmos.syscalls.caps import CapSet
+from llmos.syscalls.grammar import render_call
 
 
 def run(capsys, *argv):
@@ -21,8 +22,7 @@ def history(home, scripted):
     """Two processes in the data directory: one that replied, one still ready."""
     with Kernel.boot(driver=scripted) as k:
         done = k.spawn(task="say hi", caps=CapSet.parse(["fs.read"]))
-        scripted.queue(json.dumps({"call": "fs.read", "args": {"path": "x"}}),
-                       json.dumps({"call": "reply", "args": {"text": "hi!"}}))
+        scripted.queue(render_call("fs.read", {"path": "x"}), "hi!")
         list(k.run(done.pid))
         ready = k.spawn(task="waiting", caps=CapSet.parse(["fs.read"]))
     return done.pid, ready.pid

@@ -14,10 +14,11 @@ from llmos.drivers.scripted import ScriptedDriver
 from llmos.kernel import Kernel
 from llmos.syscalls.caps import CapSet
 from llmos.syscalls.errno import SyscallError
+from llmos.syscalls.grammar import render_call
 
 AGENT = CapSet.parse(["fs.read", "fs.list", "fs.stat", "fs.write", "fs.append", "fs.mkdir", "tool.call",
                       "sys.time", "mem.*"])
-REPLY = json.dumps({"call": "reply", "args": {"text": "done"}})
+REPLY = "done"
 
 
 def test_ended_processes_leave_no_kv_behind(home):
@@ -63,9 +64,9 @@ def test_many_processes_never_get_a_negative_window(home):
     (its grammar's bound, ~2,500 characters) was reserved out of the window, which went
     negative on `llmos batch`'s 2,048-token slots (the real model's system prompt is ~285
     tokens), and processes failed with EFBIG. Now an action takes at most a share of the
-    window. (Scripted tokens are bytes, so the same squeeze shows at 4,096: the prompt is
-    ~2,200 of them.)"""
-    d = ScriptedDriver(default=REPLY, n_ctx=4096, n_seq=2)
+    window. (Scripted tokens are bytes, so the same squeeze shows at 8,192: the prompt is
+    ~5,800 of them.)"""
+    d = ScriptedDriver(default=REPLY, n_ctx=8192, n_seq=2)
     with Kernel.boot(driver=d) as k:
         failed = []
         for i in range(400):
@@ -105,7 +106,7 @@ def test_grammar_failures_end_the_process_not_escape(kernel, monkeypatch, exc):
     def broken(*a, **kw):
         raise exc
 
-    monkeypatch.setattr(loop, "gbnf", broken)
+    monkeypatch.setattr(loop, "action_grammar", broken)
     p = kernel.spawn(task="anything", caps=AGENT)
     steps = list(kernel.run(p.pid))
     assert steps[-1].type == "error" and steps[-1].errno == "EINVAL"
@@ -114,7 +115,7 @@ def test_grammar_failures_end_the_process_not_escape(kernel, monkeypatch, exc):
 
 
 def test_a_kernel_bug_mid_loop_ends_the_process_with_eio(kernel, scripted, monkeypatch):
-    scripted.queue(json.dumps({"call": "sys.time", "args": {}}))
+    scripted.queue(render_call("sys.time", {}))
 
     def broken(*a, **kw):
         raise RuntimeError("boom")
@@ -127,7 +128,7 @@ def test_a_kernel_bug_mid_loop_ends_the_process_with_eio(kernel, scripted, monke
 
 
 def test_a_caller_that_stops_iterating_leaves_the_process_ended(kernel, scripted):
-    scripted.queue(json.dumps({"call": "sys.time", "args": {}}), REPLY)
+    scripted.queue(render_call("sys.time", {}), REPLY)
     p = kernel.spawn(task="what time is it", caps=AGENT)
     it = kernel.run(p.pid)
     next(it)  # the first action
@@ -139,8 +140,8 @@ def test_a_caller_that_stops_iterating_leaves_the_process_ended(kernel, scripted
 def test_an_overlong_action_is_an_observation_not_the_end(home):
     """An action cut off by its length bound (not the token quota) tells the model to be
     shorter, and the process goes on."""
-    cut = '{"call": "fs.write", "args": {"path": "a.txt", "content": "' + "word " * 1200
-    d = ScriptedDriver(replies=[cut], default=REPLY, n_ctx=4096)  # an action: at most 1,024 tokens
+    cut = '<tool_call>[\n{"name": "fs.write", "arguments": {"path": "a.txt", "content": "' + "word " * 2400
+    d = ScriptedDriver(replies=[cut], default=REPLY, n_ctx=8192)  # an action: at most 2,048 tokens
     with Kernel.boot(driver=d) as k:
         p = k.spawn(task="write a lot", caps=AGENT, max_tokens=100_000)
         steps = list(k.run(p.pid))

@@ -14,14 +14,15 @@ from llmos.drivers.base import DriverError, Sampling
 from llmos.drivers.loader import drivers, open_driver
 from llmos.drivers.models import ModelStore
 from llmos.drivers.scripted import ScriptedDriver
-from llmos.syscalls.tool import tools
+from llmos.kernel import Kernel
 
 
 def test_the_builtins_are_registered_as_plugins():
     names = {p.__name__ for p in plugins.plugin_manager().get_plugins()}
     assert {"llmos.drivers.builtin", "llmos.syscalls.builtin_tools"} <= names
     assert [name for name, _, _ in drivers()] == ["llama.cpp"]
-    assert "calculator" in tools()
+    with Kernel.boot(driver=ScriptedDriver()) as k:
+        assert k.tools.get("calculator").app == "builtin"
 
 
 def test_a_third_party_driver_plugin_takes_its_scheme(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,10 +12,11 @@ from llmos.apps.registry import discover
 from llmos.kernel import Kernel
 from llmos.syscalls.caps import CapSet
 from llmos.syscalls.errno import Errno, SyscallError
+from llmos.syscalls.grammar import render_call
 
 
 def act(call: str, **args) -> str:
-    return json.dumps({"call": call, "args": args})
+    return args["text"] if call == "reply" else render_call(call, args)
 
 
 READ = CapSet.parse(["fs.read", "fs.list"])
@@ -48,13 +48,14 @@ def test_a_task_runs_to_a_reply(kernel, scripted):
 
 def test_grammar_offers_exactly_the_granted_calls(kernel, scripted):
     p = kernel.spawn(task="x", caps=CapSet.parse(["fs.read", "tool.call:calculator"]))
-    scripted.queue(act("exit", status=3, reason="nothing to do"))
+    scripted.queue(act("calculator", expression="2+3"), act("reply", text="5"))
     steps = steps_of(kernel, p.pid)
     g = scripted.samplings[-1].grammar
-    assert '"\\"fs.read\\""' in g and '"\\"tool.call\\""' in g and '"\\"reply\\""' in g
-    assert "fs.write" not in g and "fs.remove" not in g
-    assert steps[-1]["type"] == "exit" and steps[-1]["status"] == 3
-    assert kernel.procs.get(p.pid).exit_reason == "nothing to do"
+    # the granted syscall and the granted tool by its own name (the kernel makes it a tool.call)
+    assert '"\\"fs.read\\""' in g and '"\\"calculator\\""' in g and "reply ::=" in g
+    assert "fs.write" not in g and "fs.remove" not in g and '"\\"tool.call\\""' not in g
+    assert steps[1]["result"] == 5 and steps[-1]["type"] == "reply"
+    assert [r["name"] for r in kernel.journal.tail(5, pid=p.pid)] == ["tool.call"]
 
 
 def test_failed_call_is_an_observation_and_ungranted_is_eacces(kernel, scripted):

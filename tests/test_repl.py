@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from llmos.shell.repl import Repl
+from llmos.syscalls.grammar import render_call
 
 
 class Lines:
@@ -78,10 +79,8 @@ def test_conversation_longer_than_the_context_drops_old_turns(kernel, scripted):
 
 
 def test_run_and_ps_from_the_shell(kernel, scripted):
-    import json
 
-    scripted.queue(json.dumps({"call": "fs.list", "args": {"path": "."}}),
-                   json.dumps({"call": "reply", "args": {"text": "nothing here"}}))
+    scripted.queue(render_call("fs.list", {"path": "."}), "nothing here")
     repl, out = make(kernel, "/run list my files", "/ps", "/run")
     repl.run()
     text = "".join(out)
