@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..kernel.process import ExitStatus, Process, ProcState
 from ..syscalls.caps import CapSet
 from ..syscalls.errno import Errno, SyscallError
-from .registry import find
+from .registry import find, install_tools
 from .sdk import App
 
 
@@ -27,6 +27,7 @@ def capabilities(kernel, app: App, grants: list[str] | None = None) -> CapSet:
 
 
 def launch(kernel, app_name: str, task: str, *, grants: list[str] | None = None, **quotas) -> Process:
+    install_tools(kernel)
     app = find(kernel.home, app_name)
     caps = capabilities(kernel, app, grants)
     m = app.manifest

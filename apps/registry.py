@@ -58,6 +58,21 @@ def discover(home: Path) -> tuple[dict[str, App], list[str]]:
     return apps, problems
 
 
+def install_tools(kernel) -> list[str]:
+    """Register every app's tools with the kernel (an app loaded again replaces its own);
+    returns one-line problems, an app whose tool is refused among them."""
+    apps, problems = discover(kernel.home)
+    for app in apps.values():
+        try:
+            kernel.tools.remove_app(app.name)
+            for tool in app.tool_objects():
+                kernel.tools.add(tool)
+        except SyscallError as err:
+            kernel.tools.remove_app(app.name)
+            problems.append(f"app {app.name}: its tools are not registered: {err.message}")
+    return problems
+
+
 def find(home: Path, name: str) -> App:
     apps, problems = discover(home)
     if name in apps:

@@ -9,11 +9,13 @@ returns its reply.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..syscalls.caps import Capability
+from ..syscalls.tool import Tool
 
 
 class Manifest(BaseModel):
@@ -36,11 +38,23 @@ class Manifest(BaseModel):
 
 
 class App:
-    def __init__(self, manifest: Manifest | dict, main: Callable | None = None):
+    """An app: its manifest, a `main(sys, task)` for a code app, and the tools it brings (each
+    a Tool, or a plain function made one from its type hints and docstring)."""
+
+    def __init__(self, manifest: Manifest | dict, main: Callable | None = None, tools: list | None = None):
         self.manifest = manifest if isinstance(manifest, Manifest) else Manifest.model_validate(manifest)
         self.main = main
+        self.tools = list(tools or [])
         if self.manifest.kind == "code" and main is None:
             raise ValueError(f"code app {self.manifest.name} needs a main(sys, task)")
+
+    def tool_objects(self) -> list[Tool]:
+        """Its tools as Tools owned by this app."""
+        out = []
+        for t in self.tools:
+            tool = t if isinstance(t, Tool) else Tool.from_function(t, app=self.name)
+            out.append(replace(tool, app=self.name))
+        return out
 
     @property
     def name(self) -> str:

@@ -22,6 +22,7 @@ from ..syscalls.caps import ROOT, CapSet
 from ..syscalls.context import CallContext, Limits
 from ..syscalls.dispatch import Dispatcher, JournalEntry
 from ..syscalls.errno import Errno, SyscallError
+from ..syscalls.grammar import check_choice
 from ..syscalls.table import TABLE
 from ..syscalls.tool import ToolRegistry
 from .generation import Router
@@ -169,6 +170,8 @@ class Kernel:
               workspace: str | Path | None = None, priority: int = 0, tool_choice: str = "auto") -> Process:
         """Create a ready process; `run(pid)` (or a parent's proc.wait) runs it. `tool_choice`:
         auto (call or reply), required (call first), none (reply only), or a function's name."""
+        names = caps.names_allowed(sorted(TABLE)) + [t.name for t in self.tools.granted(caps)]
+        check_choice(tool_choice, names)
         q = Quotas()
         for name, value in (("steps", max_steps), ("tokens", max_tokens), ("seconds", timeout), ("bytes", max_bytes)):
             if value is not None:

@@ -12,7 +12,7 @@ from .render import ProgressBar, print_error, to_json
 # Command groups in their own modules (shell/cmd_*.py). Each defines
 #   register(sub, common)  -- add its subparsers (pass parents=[common] for --model/--gpu-layers)
 #   COMMANDS: dict[str, Callable[[Kernel, Namespace], int]]  -- handlers by subcommand name
-GROUPS = ("cmd_proc", "cmd_mem", "cmd_sched")
+GROUPS = ("cmd_proc", "cmd_mem", "cmd_sched", "cmd_tool")
 
 
 def _groups():
@@ -91,10 +91,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _boot(ns, bar: ProgressBar):
+    from ..apps.registry import install_tools
     from ..kernel.kernel import Kernel
 
     k = Kernel.boot(model=ns.model, gpu_layers=ns.gpu_layers, slots=ns.slots, slot_ctx=ns.ctx)
     k.progress = bar
+    k.app_problems = install_tools(k)  # every app's tools, so `tool list` and tool.call reach them
     return k
 
 

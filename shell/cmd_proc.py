@@ -21,6 +21,8 @@ def register(sub, common) -> None:
     p.add_argument("--timeout", type=float, metavar="S", help="wall-time budget in seconds")
     p.add_argument("--workspace", metavar="DIR", help="work in DIR instead of a fresh folder")
     p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0: greedy)")
+    p.add_argument("--tool-choice", default="auto", metavar="CHOICE",
+                   help="auto (call or answer), required (call first), none (answer only), or a tool's name")
     p.add_argument("--json", action="store_true", help="print each step as one JSON object per line")
 
     p = sub.add_parser("ps", parents=[common], help="list processes")
@@ -66,7 +68,7 @@ def run(k, ns) -> int:
     from ..apps.registry import find
 
     proc = launch(k, ns.app, ns.task, grants=ns.grant, max_steps=ns.max_steps, max_tokens=ns.max_tokens,
-                  timeout=ns.timeout, workspace=ns.workspace)
+                  timeout=ns.timeout, workspace=ns.workspace, tool_choice=ns.tool_choice)
     if not ns.json:
         print(f"process {proc.pid} ({proc.app}) in {proc.workspace}; grants: {', '.join(proc.caps) or 'none'}",
               file=sys.stderr)
