@@ -48,3 +48,11 @@ def test_a_tool_with_an_invalid_example_fails_at_registration():
 
     with pytest.raises(ValueError):
         register_tool("broken", "never registered", A, {"n": "not a number"})(lambda a: a.n)
+
+
+def test_calculator_result_too_large_is_einval(kernel):
+    """Found by test_fuzz: an OverflowError came back as EIO "failed inside the kernel"."""
+    for expression in ("(999999**99)/(1)", "999999**99*1.0"):
+        with pytest.raises(SyscallError) as info:
+            kernel.call("tool.call", {"name": "calculator", "args": {"expression": expression}})
+        assert info.value.code == Errno.EINVAL and "too large" in info.value.message
