@@ -72,7 +72,8 @@ def unfit(value: Any) -> str | None:
 def unknown(name: str, table: dict[str, Syscall]) -> SyscallError:
     close = difflib.get_close_matches(name, list(table), n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else "see `llmos syscalls` for the list"
-    return SyscallError(Errno.ENOSYS, f"no syscall named {name!r}; {hint}")
+    shown = name if len(name) <= 100 else name[:100] + "…"
+    return SyscallError(Errno.ENOSYS, f"no syscall named {shown!r}; {hint}")
 
 
 class Dispatcher:
