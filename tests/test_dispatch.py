@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from llmos.syscalls.caps import CapSet
 from llmos.syscalls.context import CallContext
@@ -150,3 +152,12 @@ def test_the_journal_takes_any_call(kernel):
         assert err(kernel.call, name, args).code == Errno.ENOSYS
         row = kernel.journal.tail(1)[0]
         assert row["errno"] == "ENOSYS" and row["name"] == name.encode("utf-8", "replace").decode()
+
+
+@pytest.mark.parametrize("os_errno,code", [(28, Errno.ENOSPC), (27, Errno.EFBIG), (5, Errno.EIO)])
+def test_a_full_disk_says_so_and_what_to_do(kernel, os_errno, code):
+    def full(ctx, a):
+        raise OSError(os_errno, os.strerror(os_errno))
+
+    e = err(Dispatcher(_table(full), None).dispatch, _ctx(kernel), "t.x", {})
+    assert e.code == code and "; " in e.message, e
