@@ -1,7 +1,8 @@
 """Grammar-constrained action decoding vs free decoding of the same length, same model, same run.
 
-The constrained side decodes an action under the GBNF grammar generated from the syscall
-table (the grammar a process with fs.*, tool.call and sys.time gets); the free side decodes the
+The constrained side decodes an action (a call: tool_choice required) under the GBNF grammar a
+process with fs.*, sys.time and the calculator gets (llama.cpp's converter on the syscalls'
+and the tool's JSON Schemas); the free side decodes the
 same number of tokens from the same prompt with no grammar. Both reuse the prompt's KV, so the
 figures are decoding speed. `ratio` = constrained tokens/s over free tokens/s. Goal: >= 0.75.
 
@@ -34,8 +35,9 @@ def main() -> None:
     from llmos.drivers.base import Sampling
     from llmos.drivers.llama_cpp import LlamaCppDriver
     from llmos.drivers.models import ModelStore
-    from llmos.kernel.prompt import system_prompt
-    from llmos.syscalls.grammar import gbnf
+    from llmos.kernel.prompt import syscall_function, system_prompt
+    from llmos.syscalls.builtin_tools import CalcArgs
+    from llmos.syscalls.grammar import Function, action_grammar
     from llmos.syscalls.table import TABLE
 
     driver = LlamaCppDriver(ModelStore(models_dir()).resolve(a.model), spec=a.model, n_ctx=4096, n_seq=1)
@@ -56,9 +58,10 @@ def main() -> None:
             return tok
 
         lc.Sampler.sample = naive_sample
-    specs = [TABLE[n] for n in sorted(TABLE) if n.startswith(("fs.", "tool.", "sys.time"))]
-    grammar = gbnf(specs)
-    system = system_prompt(specs, [("calculator", "Evaluate arithmetic exactly.")])
+    functions = [syscall_function(TABLE[n]) for n in sorted(TABLE) if n.startswith(("fs.", "sys.time"))]
+    functions.append(Function("calculator", "Evaluate arithmetic exactly.", CalcArgs.model_json_schema()))
+    grammar = action_grammar(functions, "required")
+    system = system_prompt(functions, "required")
     t_con, t_free, n_con, fast, slow, full = [], [], [], 0, 0, 0
     real_sampler = driver.sampler
 

@@ -8,15 +8,25 @@ from ..syscalls.dispatch import JournalEntry
 from .store import Store
 
 MAX_VALUE = 200  # characters kept of a long argument value
+MAX_DEPTH = 8  # levels of nesting kept of an argument value
 
 
-def _clip(value):
-    if isinstance(value, str) and len(value) > MAX_VALUE:
-        return value[:MAX_VALUE] + f"…(+{len(value) - MAX_VALUE} chars)"
+def _text(value: str) -> str:
+    """Text SQLite can store: a lone surrogate (JSON may carry "\\ud800") becomes "?"."""
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def _clip(value, depth: int = 0):
+    if isinstance(value, str):
+        if len(value) > MAX_VALUE:
+            value = value[:MAX_VALUE] + f"…(+{len(value) - MAX_VALUE} chars)"
+        return _text(value)
+    if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+        return "…(nested deeper)"
     if isinstance(value, dict):
-        return {k: _clip(v) for k, v in list(value.items())[:50]}
+        return {_clip(str(k)): _clip(v, depth + 1) for k, v in list(value.items())[:50]}
     if isinstance(value, list):
-        return [_clip(v) for v in value[:20]] + (["…"] if len(value) > 20 else [])
+        return [_clip(v, depth + 1) for v in value[:20]] + (["…"] if len(value) > 20 else [])
     return value
 
 
@@ -28,11 +38,11 @@ class Journal:
         row = {
             "ts": e.ts,
             "pid": e.pid,
-            "name": e.name[:100],
+            "name": _text(e.name[:100]),
             "args": json.dumps(_clip(e.args), default=str, ensure_ascii=False),
             "ok": int(e.ok),
             "errno": e.errno,
-            "message": e.message,
+            "message": _text(e.message) if e.message is not None else None,
             "duration_ms": round(e.duration_ms, 3),
             "tokens_in": e.tokens_in,
             "tokens_out": e.tokens_out,

@@ -10,10 +10,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
 
+from ..syscalls.errno import Errno, SyscallError
 from . import sqlite_ext
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = []
@@ -156,11 +158,85 @@ def m005_tool_choice(db: sqlite_utils.Database) -> None:
     db["processes"].add_column("tool_choice", str)
 
 
+# SQLite's primary result codes for a file that cannot be used, whatever the query
+_FAILURES = {
+    11: (Errno.EIO, "the database {path} is damaged ({what}); move it aside (llmos starts a fresh one) or restore a copy"),
+    26: (Errno.EIO, "{path} is not an llmos database ({what}); move it aside (llmos starts a fresh one)"),
+    13: (Errno.ENOSPC, "the disk holding {path} is full ({what}); free some space, then try again"),
+    10: (Errno.EIO, "cannot read or write {path} ({what}); the disk may be full or failing: free space or check it, then try again"),
+    14: (Errno.EACCES, "cannot open {path} ({what}); check the data directory's permissions"),
+    8: (Errno.EACCES, "cannot write {path} ({what}); check the data directory's permissions"),
+    3: (Errno.EACCES, "cannot use {path} ({what}); check the data directory's permissions"),
+}
+
+
+@contextmanager
+def _plainly(conn):
+    """A damaged file, a full disk, an I/O or permission failure becomes a SyscallError that says
+    what to do, wherever the kernel meets it (boot, the journal, a handler, a shell command)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        failure = _FAILURES.get((getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF)
+        if failure is None:
+            raise
+        code, text = failure
+        raise SyscallError(code, text.format(path=getattr(conn, "path", "llmos.db"), what=exc)) from None
+
+
+class _Cursor(sqlite3.Cursor):
+    def execute(self, *a):
+        with _plainly(self.connection):
+            return super().execute(*a)
+
+    def executemany(self, *a):
+        with _plainly(self.connection):
+            return super().executemany(*a)
+
+    def executescript(self, *a):
+        with _plainly(self.connection):
+            return super().executescript(*a)
+
+    def fetchone(self):
+        with _plainly(self.connection):
+            return super().fetchone()
+
+    def fetchmany(self, *a):
+        with _plainly(self.connection):
+            return super().fetchmany(*a)
+
+    def fetchall(self):
+        with _plainly(self.connection):
+            return super().fetchall()
+
+    def __next__(self):
+        with _plainly(self.connection):
+            return super().__next__()
+
+
+class _Connection(sqlite3.Connection):
+    """Every statement runs on a _Cursor (Connection.execute would bypass an overridden cursor())."""
+
+    def cursor(self, factory=_Cursor):
+        return super().cursor(factory)
+
+    def execute(self, *a):
+        return self.cursor().execute(*a)
+
+    def executemany(self, *a):
+        return self.cursor().executemany(*a)
+
+    def executescript(self, *a):
+        return self.cursor().executescript(*a)
+
+
 class Store:
     def __init__(self, path: Path):
         self.path = path
         sqlite_ext.prepare()  # sqlite-vec, for the memory manager's vector index
-        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10.0, isolation_level=None)
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10.0, isolation_level=None,
+                               factory=_Connection)
+        conn.path = path
         sqlite_ext.load(conn)
         conn.execute("PRAGMA busy_timeout = 10000")
         self.db = sqlite_utils.Database(conn)

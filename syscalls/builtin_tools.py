@@ -44,6 +44,8 @@ def calculator(a: CalcArgs):
         value = _eval(ast.parse(expr, mode="eval"))
     except ZeroDivisionError:
         raise SyscallError(Errno.EINVAL, "division by zero") from None
+    except OverflowError:
+        raise SyscallError(Errno.EINVAL, f"{a.expression!r} is too large to compute; use smaller numbers") from None
     except (SyntaxError, ValueError, TypeError) as exc:
         raise SyscallError(Errno.EINVAL, f"cannot evaluate {a.expression!r}: {exc}") from None
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:

@@ -50,12 +50,14 @@ def _name_within(inner: str, outer: str) -> bool:
 
 def _scope_within(inner: str | None, outer: str | None) -> bool:
     """A conservative glob-subset test: True only when `inner` surely matches no more than `outer`."""
-    if outer is None or outer == "**":
+    if outer is None:
         return True
-    if inner is None:
+    if inner is None:  # an unscoped grant also allows calls without a scope; a scoped one never does
         return False
-    if inner == outer or _scope_regex(outer).match(inner):
-        return True  # identical, or a literal path the outer glob matches
+    if outer == "**" or inner == outer:
+        return True
+    if not any(c in inner for c in "*?") and _scope_regex(outer).match(inner):
+        return True  # a literal path the outer glob matches (a glob's `*` is not a literal `*`)
     if outer.endswith("/**"):
         return inner.startswith(outer[:-2])
     return False

@@ -6,6 +6,7 @@ Nothing but a SyscallError leaves `dispatch`; every call, failed or not, is jour
 from __future__ import annotations
 
 import difflib
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,10 +46,34 @@ def explain_validation(name: str, exc: ValidationError) -> str:
     return f"bad arguments for {name}: " + "; ".join(parts) + f"; see `llmos syscalls {name.split('.')[0]}`"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+INT_LIMIT = 2**63  # SQLite stores integers in 64 bits; a larger one cannot be stored or compared
+
+
+def unfit(value: Any) -> str | None:
+    """What in a JSON value no syscall can take whatever its schema says, or None: text that is
+    not valid Unicode (JSON's "\\ud800" decodes to a lone surrogate) or an integer past 64 bits."""
+    stack = [(value, "")]
+    while stack:  # iteratively: a value may nest deeper than Python recurses
+        item, at = stack.pop()
+        where = at.encode("utf-8", "replace").decode() or "a value"
+        if isinstance(item, dict | list):
+            for k, v in item.items() if isinstance(item, dict) else enumerate(item):
+                if isinstance(k, str) and _SURROGATE.search(k):
+                    return f"{where}: a field name with a lone surrogate is not valid Unicode"
+                stack.append((v, f"{at}.{k}" if at else str(k)))
+        elif isinstance(item, str) and _SURROGATE.search(item):
+            return f"{where}: text with a lone surrogate is not valid Unicode"
+        elif isinstance(item, int) and not isinstance(item, bool) and not -INT_LIMIT <= item < INT_LIMIT:
+            return f"{where}: an integer of {item.bit_length()} bits does not fit in 64"
+    return None
+
+
 def unknown(name: str, table: dict[str, Syscall]) -> SyscallError:
     close = difflib.get_close_matches(name, list(table), n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else "see `llmos syscalls` for the list"
-    return SyscallError(Errno.ENOSYS, f"no syscall named {name!r}; {hint}")
+    shown = name if len(name) <= 100 else name[:100] + "…"
+    return SyscallError(Errno.ENOSYS, f"no syscall named {shown!r}; {hint}")
 
 
 class Dispatcher:
@@ -75,6 +100,8 @@ class Dispatcher:
             raw_args = {}
         if not isinstance(raw_args, dict):
             raise SyscallError(Errno.EINVAL, f"arguments for {name} must be a JSON object")
+        if why := unfit(raw_args):
+            raise SyscallError(Errno.EINVAL, f"bad arguments for {name}: {why}; send UTF-8 text and 64-bit integers")
         try:  # validate
             args = spec.args.model_validate(raw_args)
         except ValidationError as exc:

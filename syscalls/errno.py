@@ -29,6 +29,8 @@ _FROM_OS = {
     _os_errno.EPERM: Errno.EACCES,
     _os_errno.ELOOP: Errno.EACCES,
     _os_errno.EFBIG: Errno.EFBIG,
+    _os_errno.ENOSPC: Errno.ENOSPC,
+    _os_errno.EDQUOT: Errno.ENOSPC,
     _os_errno.ENAMETOOLONG: Errno.EINVAL,
     _os_errno.EINVAL: Errno.EINVAL,
 }
@@ -44,6 +46,9 @@ def from_oserror(exc: OSError, what: str) -> SyscallError:
         Errno.ENOTDIR: "a part of the path is a file, not a directory",
         Errno.ENOTEMPTY: "the directory is not empty; pass recursive=true to remove it all",
         Errno.EACCES: "a symlink or permission stops this; stay inside the workspace",
+        Errno.EFBIG: "the file would pass the system's size limit; write less",
+        Errno.ENOSPC: "the disk is full; free some space, then try again",
+        Errno.EIO: "check the disk, then try again",
     }
     hint = hints.get(code, "")
     reason = exc.strerror or str(exc)

@@ -46,6 +46,16 @@ def resolve(root: Path, path: str) -> tuple[Path, str]:
     return Path(real), ("." if rel == "." else Path(rel).as_posix())
 
 
+def _target(ctx: CallContext, call: str, path: str) -> str:
+    """The workspace-relative path `path` really leads to, which the caller must be granted too:
+    the dispatcher checks the path as spelled, and a symlink inside the workspace
+    (a/link -> ../b) must not carry a scoped grant (fs.read:a/**) somewhere else."""
+    _, rel = resolve(ctx.workspace, path)
+    if not ctx.caps.allows(call, rel):
+        raise SyscallError(Errno.EACCES, f"{path!r} leads to {rel!r}, where {call} is not granted; granted: {ctx.caps}")
+    return rel
+
+
 def scope_of(args) -> str:
     """The capability scope of an fs call: its path, normalized, relative to the workspace."""
     p = os.path.normpath(args.path.replace("\x00", ""))
@@ -116,7 +126,7 @@ class ReadResult(Result):
 @syscall("fs.read", args=ReadArgs, result=ReadResult, scope=scope_of, examples=({"path": "notes.txt"},))
 def fs_read(ctx: CallContext, a: ReadArgs) -> ReadResult:
     """Read a file in the workspace (text, or base64 for binary)."""
-    _, rel = resolve(ctx.workspace, a.path)
+    rel = _target(ctx, "fs.read", a.path)
     with _guard(f"cannot read {a.path}"), _parent_fd(ctx.workspace, rel) as (dfd, name):
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
         with os.fdopen(fd, "rb") as f:
@@ -163,7 +173,7 @@ def _write(ctx: CallContext, a: WriteArgs, append: bool) -> WriteResult:
         raise SyscallError(Errno.EFBIG, f"{len(data)} bytes is over the {ctx.limits.write_bytes}-byte write limit; write it in parts with fs.append")
     if len(data) > ctx.bytes_left:
         raise SyscallError(Errno.EDQUOT, f"writing {len(data)} bytes would pass this process's write quota ({int(ctx.bytes_left)} bytes left)")
-    _, rel = resolve(ctx.workspace, a.path)
+    rel = _target(ctx, "fs.append" if append else "fs.write", a.path)
     if rel == ".":
         raise SyscallError(Errno.EISDIR, "the workspace root is a directory; name a file inside it")
     if a.parents and "/" in rel:
@@ -230,7 +240,7 @@ def _kind(mode: int) -> str:
 @syscall("fs.list", args=PathArgs, result=ListResult, scope=scope_of, examples=({"path": "."},))
 def fs_list(ctx: CallContext, a: PathArgs) -> ListResult:
     """List a directory in the workspace."""
-    _, rel = resolve(ctx.workspace, a.path)
+    rel = _target(ctx, "fs.list", a.path)
     with _guard(f"cannot list {a.path}"), _parent_fd(ctx.workspace, rel) as (dfd, name):
         fd = _open_dir(name, dfd) if rel != "." else os.dup(dfd)
         try:
@@ -255,7 +265,7 @@ class StatResult(Result):
 @syscall("fs.stat", args=PathArgs, result=StatResult, scope=scope_of, examples=({"path": "notes.txt"},))
 def fs_stat(ctx: CallContext, a: PathArgs) -> StatResult:
     """Show a file's or directory's type, size and modification time."""
-    _, rel = resolve(ctx.workspace, a.path)
+    rel = _target(ctx, "fs.stat", a.path)
     with _guard(f"cannot stat {a.path}"), _parent_fd(ctx.workspace, rel) as (dfd, name):
         s = os.stat(name, dir_fd=dfd, follow_symlinks=False)
     return StatResult(path=rel, type=_kind(s.st_mode), size=s.st_size, mtime=s.st_mtime, mode=oct(s.st_mode & 0o777))
@@ -277,7 +287,7 @@ class RemoveResult(Result):
 @syscall("fs.remove", args=RemoveArgs, result=RemoveResult, scope=scope_of, examples=({"path": "old.txt"},))
 def fs_remove(ctx: CallContext, a: RemoveArgs) -> RemoveResult:
     """Remove a file, or a directory (recursive=true for a non-empty one)."""
-    _, rel = resolve(ctx.workspace, a.path)
+    rel = _target(ctx, "fs.remove", a.path)
     if rel == ".":
         raise SyscallError(Errno.EACCES, "the workspace root itself cannot be removed; remove what is inside it")
     with _guard(f"cannot remove {a.path}"), _parent_fd(ctx.workspace, rel) as (dfd, name):
@@ -329,7 +339,7 @@ def _mkdirs(root: Path, rel: str) -> bool:
 @syscall("fs.mkdir", args=MkdirArgs, result=MkdirResult, scope=scope_of, examples=({"path": "notes"},))
 def fs_mkdir(ctx: CallContext, a: MkdirArgs) -> MkdirResult:
     """Create a directory in the workspace."""
-    _, rel = resolve(ctx.workspace, a.path)
+    rel = _target(ctx, "fs.mkdir", a.path)
     with _guard(f"cannot create directory {a.path}"):
         if rel == ".":
             if a.parents:

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
 from llmos.drivers.models import ModelStore
 from llmos.drivers.scripted import ScriptedDriver
 from llmos.kernel import Kernel
+
+# Property tests are seeded: the same examples on every run and machine, no example database.
+settings.register_profile(
+    "llmos", derandomize=True, database=None, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+settings.load_profile("llmos")
 
 
 @pytest.fixture(autouse=True)

@@ -42,3 +42,17 @@ def test_bad_capabilities_are_refused(bad):
 def test_str_roundtrip():
     caps = CapSet.parse(["fs.read:out/*.md", "mem.*"])
     assert str(caps) == "fs.read:out/*.md, mem.*"
+
+
+def test_a_wider_glob_is_not_within_a_narrower_one():
+    """Found by test_props: a glob was matched against another glob as if it were a path."""
+    assert not CapSet.parse(["fs.read:*"]).covers(Capability.parse("fs.read:**"))
+    assert not CapSet.parse(["fs.read:a?"]).covers(Capability.parse("fs.read:a*"))
+    assert CapSet.parse(["fs.read:*"]).covers(Capability.parse("fs.read:notes.txt"))
+    assert str(CapSet.parse(["fs.read:**"]).intersect(CapSet.parse(["fs.read:*"]))) == "fs.read:*"
+
+
+def test_an_unscoped_grant_is_not_within_a_scoped_one():
+    """`tool.*` also allows tool.list (no scope); `tool.*:**` does not, so it cannot hold it."""
+    assert not CapSet.parse(["tool.*:**"]).covers(Capability.parse("tool.*"))
+    assert not CapSet.parse(["tool.*"]).intersect(CapSet.parse(["tool.*:**"])).allows("tool.list")

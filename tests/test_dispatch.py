@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from llmos.syscalls.caps import CapSet
 from llmos.syscalls.context import CallContext
@@ -128,3 +130,34 @@ def test_journal_counts_tokens(kernel, scripted):
     kernel.call("llm.complete", {"prompt": "count"})
     row = kernel.journal.tail(1)[0]
     assert (row["name"], row["tokens_in"], row["tokens_out"]) == ("llm.complete", 5, 3)
+
+
+def test_text_no_schema_can_take_is_einval_and_journaled(kernel):
+    """Found by test_fuzz: a lone surrogate (JSON's "\\ud800") or an integer past 64 bits got
+    past validation and crashed a handler or the journal (UnicodeEncodeError, OverflowError)."""
+    for name, args in (("fs.write", {"path": "a.txt", "content": "\ud800"}), ("mem.forget", {"id": 2**70}),
+                       ("proc.kill", {"pid": 2**64}), ("tool.call", {"name": "calculator", "args": {"x\udc00": 1}})):
+        e = err(kernel.call, name, args)
+        assert e.code == Errno.EINVAL and ("surrogate" in e.message or "64" in e.message), e
+        row = kernel.journal.tail(1)[0]
+        assert (row["name"], row["errno"]) == (name, "EINVAL")
+    assert not (kernel.workspace / "a.txt").exists()
+
+
+def test_the_journal_takes_any_call(kernel):
+    deep: object = "bottom"
+    for _ in range(5000):
+        deep = {"k": deep}
+    for name, args in (("fs.re\ud800d", {"path": "x"}), ("nope.nope", {"deep": deep})):
+        assert err(kernel.call, name, args).code == Errno.ENOSYS
+        row = kernel.journal.tail(1)[0]
+        assert row["errno"] == "ENOSYS" and row["name"] == name.encode("utf-8", "replace").decode()
+
+
+@pytest.mark.parametrize("os_errno,code", [(28, Errno.ENOSPC), (27, Errno.EFBIG), (5, Errno.EIO)])
+def test_a_full_disk_says_so_and_what_to_do(kernel, os_errno, code):
+    def full(ctx, a):
+        raise OSError(os_errno, os.strerror(os_errno))
+
+    e = err(Dispatcher(_table(full), None).dispatch, _ctx(kernel), "t.x", {})
+    assert e.code == code and "; " in e.message, e

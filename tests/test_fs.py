@@ -192,3 +192,18 @@ def test_symlink_swapped_in_after_check_is_refused(kernel, tmp_path, monkeypatch
     monkeypatch.setattr(fs, "resolve", racing_resolve)
     e = err(kernel, "fs.read", path="d/s.txt")
     assert e.code == Errno.EACCES
+
+
+def test_a_scoped_grant_holds_where_a_symlink_leads(kernel):
+    """Found by test_props_fs: fs.read:pub/** read pub/link -> ../secret.txt."""
+    from llmos.syscalls.caps import CapSet
+
+    (kernel.workspace / "pub").mkdir()
+    (kernel.workspace / "secret.txt").write_text("s")
+    os.symlink("../secret.txt", kernel.workspace / "pub" / "link")
+    ctx = kernel.context(pid=1, caps=CapSet.parse(["fs.read:pub/**", "fs.write:pub/**"]))
+    for name, args in (("fs.read", {"path": "pub/link"}), ("fs.write", {"path": "pub/link", "content": "x"})):
+        with pytest.raises(SyscallError) as info:
+            kernel.call(name, args, ctx=ctx)
+        assert info.value.code == Errno.EACCES and "leads to 'secret.txt'" in info.value.message
+    assert (kernel.workspace / "secret.txt").read_text() == "s"

@@ -118,3 +118,11 @@ def test_names_may_have_dots_and_results_must_be_json(kernel):
     kernel.tools.add(Tool.from_function(lambda: object(), name="math.weird", description="returns an object"))
     r = kernel.call("tool.call", {"name": "math.weird", "args": {}})
     assert isinstance(r.result, str)  # made JSON (its repr) rather than failing later
+
+
+def test_calculator_result_too_large_is_einval(kernel):
+    """Found by test_fuzz: an OverflowError came back as EIO "failed inside the kernel"."""
+    for expression in ("(999999**99)/(1)", "999999**99*1.0"):
+        with pytest.raises(SyscallError) as info:
+            kernel.call("tool.call", {"name": "calculator", "args": {"expression": expression}})
+        assert info.value.code == Errno.EINVAL and "too large" in info.value.message
