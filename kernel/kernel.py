@@ -80,11 +80,13 @@ class Kernel:
         slot_ctx: int | None = None,
         driver: Driver | None = None,
         workspace: str | Path | None = None,
+        api_key: str | None = None,
     ) -> Kernel:
         """Open the data directory and its database; the model loads on first use, with `slots`
         sequence slots (env LLMOS_SLOTS, default 4) of `slot_ctx` tokens each (LLMOS_CTX, 4096)."""
         root = data_dir(home)
-        settings = Settings.resolve(model=model, gpu_layers=gpu_layers, slots=slots, slot_ctx=slot_ctx)
+        settings = Settings.resolve(model=model, gpu_layers=gpu_layers, slots=slots, slot_ctx=slot_ctx,
+                                    api_key=api_key)
         try:
             store = Store(root / "llmos.db")
         except sqlite3.DatabaseError as exc:
@@ -123,7 +125,7 @@ class Kernel:
 
                     s = self.settings
                     self._driver = open_driver(s.model, self.models, gpu_layers=s.gpu_layers, n_seq=s.slots,
-                                               n_ctx=s.slot_ctx, progress=self.progress)
+                                               n_ctx=s.slot_ctx, progress=self.progress, api_key=s.api_key)
         return self._driver
 
     def info(self) -> dict:
