@@ -28,6 +28,7 @@ from .generation import Router
 from .grants import Grants
 from .home import data_dir
 from .journal import Journal
+from .mcp import Mounts
 from .memory import Memory
 from .process import ENDED, Process, ProcessTable, ProcState, Quotas
 from .settings import Settings
@@ -67,6 +68,8 @@ class Kernel:
         self.tools = ToolRegistry(reserved=set(TABLE))  # the plugins' now; apps add theirs
         for tool in collect("register_tools"):
             self.tools.add(tool)
+        self.mcp = Mounts(self.home, self.tools)  # mounted MCP servers' tools (started on first call)
+        self.mcp.load()
         self.sys = Stubs(TABLE, lambda name, args: self.call(name, args))
 
     @classmethod
@@ -219,6 +222,7 @@ class Kernel:
             raise SyscallError(Errno.EIO, f"cannot write the journal: {exc}") from None
 
     def close(self) -> None:
+        self.mcp.close()
         self.router.close()
         if self._driver is not None and self._owns_driver:
             self._driver.close()

@@ -12,7 +12,7 @@ from .render import ProgressBar, print_error, to_json
 # Command groups in their own modules (shell/cmd_*.py). Each defines
 #   register(sub, common)  -- add its subparsers (pass parents=[common] for --model/--gpu-layers)
 #   COMMANDS: dict[str, Callable[[Kernel, Namespace], int]]  -- handlers by subcommand name
-GROUPS = ("cmd_proc", "cmd_mem", "cmd_sched", "cmd_serve")
+GROUPS = ("cmd_proc", "cmd_mem", "cmd_sched", "cmd_serve", "cmd_mcp")
 
 
 def _groups():

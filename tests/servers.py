@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -25,6 +26,8 @@ def wait_up(url: str, proc: subprocess.Popen, log: Path, seconds: float = 120.0)
             raise RuntimeError(f"server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
         try:
             urllib.request.urlopen(url, timeout=2).read()
+            return
+        except urllib.error.HTTPError:  # it answered
             return
         except OSError:
             time.sleep(0.3)
