@@ -17,7 +17,7 @@ import time
 
 from ..syscalls.errno import Errno, SyscallError
 
-STATUS = {Errno.EINVAL: 400, Errno.EFBIG: 400, Errno.EACCES: 401, Errno.ENOENT: 404, Errno.ENOSYS: 404,
+STATUS = {Errno.EINVAL: 400, Errno.EFBIG: 400, Errno.EACCES: 403, Errno.ENOENT: 404, Errno.ENOSYS: 404,
           Errno.EDQUOT: 429, Errno.EAGAIN: 429, Errno.ETIMEDOUT: 504, Errno.EINTR: 503, Errno.EIO: 502}
 
 
@@ -44,7 +44,7 @@ def _loopback(host: str | None) -> bool:
     try:
         return host is not None and ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return host == "testclient"
+        return False
 
 
 def build_app(k, keys: dict[str, str]):
@@ -62,9 +62,9 @@ def build_app(k, keys: dict[str, str]):
         with k.router.bkl:
             return fn(*args)
 
-    def error(err: SyscallError):
+    def error(err: SyscallError, status: int | None = None):
         return JSONResponse({"error": {"message": f"{err.code}: {err.message}", "type": str(err.code),
-                                       "code": str(err.code)}}, status_code=STATUS.get(err.code, 500))
+                                       "code": str(err.code)}}, status_code=status or STATUS.get(err.code, 500))
 
     async def admit(request: Request) -> tuple[str, dict]:
         auth = request.headers.get("authorization", "")
@@ -126,8 +126,8 @@ def build_app(k, keys: dict[str, str]):
     async def handle(request: Request, kind: str, run):
         try:
             app, body = await admit(request)
-        except SyscallError as err:
-            return error(err)
+        except SyscallError as err:  # no or a wrong key: 401 (a call not granted is 403)
+            return error(err, 401 if err.code == Errno.EACCES else None)
         if body.get("stream"):
             return streamed(kind, run, app, body)
         from starlette.concurrency import run_in_threadpool
