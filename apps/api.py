@@ -56,7 +56,7 @@ def sampling(body: dict, default_max: int) -> dict:
     if body.get("n", 1) != 1:
         raise SyscallError(Errno.EINVAL, "n must be 1: llmos answers one choice per request")
     out = {"max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or default_max}
-    for key in ("temperature", "top_p", "top_k", "seed"):
+    for key in ("temperature", "top_p", "top_k", "seed", "ignore_eos"):
         if body.get(key) is not None:
             out[key] = body[key]
     stop = body.get("stop")
