@@ -124,7 +124,7 @@ def _tool_call(functions: list[Function], text: str) -> ToolCall | None:
 @syscall("llm.chat", args=ChatArgs, result=GenResult, timeout=600.0, streams=True,
          examples=({"messages": [{"role": "user", "content": "Say hi"}]},))
 def llm_chat(ctx: CallContext, a: ChatArgs) -> GenResult:
-    """Answer a conversation as the assistant, in the model's chat format (with tools: a grammar-valid call or a reply)."""
+    """Answer a conversation as the assistant (with tools: a grammar-valid call or a reply)."""
     driver = ctx.services.driver()
     sampling = a.sampling(ctx)
     functions = _functions(a.tools) if a.tools else []
