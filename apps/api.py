@@ -147,9 +147,9 @@ class API:
     def chat(self, app: str, body: dict, stream: Callable[[str], None] | None = None) -> dict:
         tools = body.get("tools") or []
         choice = _choice(body.get("tool_choice"))
-        functions = [Function((t.get("function") or {}).get("name", ""), (t.get("function") or {}).get("description", ""),
-                              (t.get("function") or {}).get("parameters") or {"type": "object", "properties": {}})
-                     for t in tools if isinstance(t, dict)]
+        fns = [t.get("function") or {} for t in tools if isinstance(t, dict)]
+        functions = [Function(f.get("name", ""), f.get("description", ""),
+                              f.get("parameters") or {"type": "object", "properties": {}}) for f in fns]
         if choice == "none":
             functions, tools = [], []
         messages = chat_messages(body.get("messages"), functions, choice)
