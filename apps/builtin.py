@@ -12,3 +12,10 @@ agent = App({
     "default_grants": ["fs.read", "fs.list", "fs.stat", "fs.write", "fs.append", "fs.mkdir",
                        "tool.call", "sys.time", "mem.*"],
 })
+
+api = App({
+    "name": "api",
+    "description": "Requests to `llmos serve`'s OpenAI-compatible API from loopback clients without a key.",
+    "capabilities": ["llm.*", "sys.info", "sys.time"],
+    "default_grants": ["llm.chat", "llm.complete", "llm.tokenize", "sys.info", "sys.time"],
+})

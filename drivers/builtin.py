@@ -15,13 +15,24 @@ def _gguf(spec: str) -> bool:
 
 
 def _open_llama_cpp(spec: str, models, *, gpu_layers: int = 0, n_ctx: int = 4096, n_seq: int = 4,
-                    progress=None):
+                    progress=None, **_):
     path = models.resolve(spec, progress)
     from .llama_cpp import LlamaCppDriver  # imports llama_cpp: keep it off the fast paths
 
     return LlamaCppDriver(path, spec=spec, n_gpu_layers=gpu_layers, n_ctx=n_ctx, n_seq=n_seq)
 
 
+def _openai(spec: str) -> bool:
+    return spec.startswith("openai:")
+
+
+def _open_openai(spec: str, models, *, n_ctx: int = 4096, n_seq: int = 4, api_key: str | None = None, **_):
+    from .openai import OpenAIDriver  # imports httpx: keep it off the fast paths
+
+    return OpenAIDriver(spec, api_key=api_key, n_seq=n_seq, n_ctx=n_ctx)
+
+
 @hookimpl
 def register_drivers(register):
     register("llama.cpp", _gguf, _open_llama_cpp)
+    register("openai", _openai, _open_openai)

@@ -151,7 +151,7 @@ class ModelStore:
             return self.prepare_default(progress)
         if spec in ("gemma-3-270m", "gemma"):
             return self.prepare_gemma(progress)
-        if spec.startswith(("openai:", "hf:")):
+        if spec.startswith("hf:"):
             raise DriverError("EINVAL", f"model spec {spec!r} needs a driver that is not built yet; use default, gemma-3-270m or a .gguf path")
         path = Path(spec).expanduser()
         if path.suffix != ".gguf" and not path.exists():

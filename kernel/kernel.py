@@ -29,6 +29,7 @@ from .generation import Router
 from .grants import Grants
 from .home import data_dir
 from .journal import Journal
+from .mcp import Mounts
 from .memory import Memory
 from .process import ENDED, Process, ProcessTable, ProcState, Quotas
 from .settings import Settings
@@ -68,6 +69,8 @@ class Kernel:
         self.tools = ToolRegistry(reserved=set(TABLE))  # the plugins' now; apps add theirs
         for tool in collect("register_tools"):
             self.tools.add(tool)
+        self.mcp = Mounts(self.home, self.tools)  # mounted MCP servers' tools (started on first call)
+        self.mcp.load()
         self.sys = Stubs(TABLE, lambda name, args: self.call(name, args))
 
     @classmethod
@@ -81,11 +84,13 @@ class Kernel:
         slot_ctx: int | None = None,
         driver: Driver | None = None,
         workspace: str | Path | None = None,
+        api_key: str | None = None,
     ) -> Kernel:
         """Open the data directory and its database; the model loads on first use, with `slots`
         sequence slots (env LLMOS_SLOTS, default 4) of `slot_ctx` tokens each (LLMOS_CTX, 4096)."""
         root = data_dir(home)
-        settings = Settings.resolve(model=model, gpu_layers=gpu_layers, slots=slots, slot_ctx=slot_ctx)
+        settings = Settings.resolve(model=model, gpu_layers=gpu_layers, slots=slots, slot_ctx=slot_ctx,
+                                    api_key=api_key)
         try:
             store = Store(root / "llmos.db")
         except sqlite3.DatabaseError as exc:
@@ -124,7 +129,7 @@ class Kernel:
 
                     s = self.settings
                     self._driver = open_driver(s.model, self.models, gpu_layers=s.gpu_layers, n_seq=s.slots,
-                                               n_ctx=s.slot_ctx, progress=self.progress)
+                                               n_ctx=s.slot_ctx, progress=self.progress, api_key=s.api_key)
         return self._driver
 
     def info(self) -> dict:
@@ -220,6 +225,7 @@ class Kernel:
             raise SyscallError(Errno.EIO, f"cannot write the journal: {exc}") from None
 
     def close(self) -> None:
+        self.mcp.close()
         self.router.close()
         if self._driver is not None and self._owns_driver:
             self._driver.close()

@@ -12,7 +12,7 @@ from .render import ProgressBar, print_error, to_json
 # Command groups in their own modules (shell/cmd_*.py). Each defines
 #   register(sub, common)  -- add its subparsers (pass parents=[common] for --model/--gpu-layers)
 #   COMMANDS: dict[str, Callable[[Kernel, Namespace], int]]  -- handlers by subcommand name
-GROUPS = ("cmd_proc", "cmd_mem", "cmd_sched", "cmd_tool")
+GROUPS = ("cmd_proc", "cmd_mem", "cmd_sched", "cmd_tool", "cmd_serve", "cmd_mcp")
 
 
 def _groups():
@@ -24,7 +24,8 @@ def _groups():
 def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
     d = argparse.SUPPRESS if suppress else None
     p.add_argument("--model", default=d, metavar="SPEC",
-                   help="default, gemma-3-270m, or a path to a .gguf (env LLMOS_MODEL)")
+                   help="default, gemma-3-270m, a path to a .gguf, or openai:http://HOST:PORT/v1[#MODEL] "
+                        "(env LLMOS_MODEL)")
     p.add_argument("--gpu-layers", type=int, default=d, metavar="N",
                    help="layers to offload to a GPU (llama.cpp builds with GPU support)")
     p.add_argument("--slots", type=int, default=d, metavar="N",
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmos", description="An operating system whose kernel is a language model.")
     parser.add_argument("--version", action="version", version=f"llmos {llmos_version()}")
     _common(parser, suppress=False)
+    parser.add_argument("--api-key", metavar="KEY", help="the key of an openai: engine (env OPENAI_API_KEY)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     _common(common, suppress=True)
@@ -94,7 +96,8 @@ def _boot(ns, bar: ProgressBar):
     from ..apps.registry import install_tools
     from ..kernel.kernel import Kernel
 
-    k = Kernel.boot(model=ns.model, gpu_layers=ns.gpu_layers, slots=ns.slots, slot_ctx=ns.ctx)
+    k = Kernel.boot(model=ns.model, gpu_layers=ns.gpu_layers, slots=ns.slots, slot_ctx=ns.ctx,
+                    api_key=getattr(ns, "api_key", None))
     k.progress = bar
     k.app_problems = install_tools(k)  # every app's tools, so `tool list` and tool.call reach them
     return k

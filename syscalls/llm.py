@@ -9,6 +9,8 @@ from pydantic import Field
 from ..drivers.base import Sampling, SamplingParams
 from .context import CallContext
 from .errno import Errno, SyscallError
+from .grammar import Function, action_grammar, parse_action
+from .schema import check
 from .spec import Args, Result, syscall
 
 
@@ -21,11 +23,17 @@ class SamplingArgs(SamplingParams, Args):
         return Sampling(**self.model_dump(include=set(SamplingParams.model_fields)))
 
 
+class ToolCall(Result):
+    name: str
+    arguments: dict
+
+
 class GenResult(Result):
     text: str
     finish_reason: Literal["stop", "length", "cancelled"]
     prompt_tokens: int
     completion_tokens: int
+    tool_call: ToolCall | None = None  # llm.chat with tools: the call the answer made
 
 
 def _generate(ctx: CallContext, prompt: str | list[int], sampling: Sampling) -> GenResult:
@@ -60,18 +68,80 @@ class Message(Args):
     content: str = Field(max_length=200_000)
 
 
+class FunctionSpec(Args):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+    description: str = Field("", max_length=2000)
+    parameters: dict = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class ToolSpec(Args):
+    """A function in the OpenAI format: {"type": "function", "function": {name, description, parameters}}."""
+
+    type: Literal["function"] = "function"
+    function: FunctionSpec
+
+
 class ChatArgs(SamplingArgs):
     messages: list[Message] = Field(min_length=1, max_length=500, description="the conversation so far")
+    tools: list[ToolSpec] = Field(default_factory=list, max_length=64,
+                                  description="functions the answer may call (the messages describe them to the model)")
+    tool_choice: str = Field("auto", description="with tools: auto, required, none, or a function's name")
+
+
+def _functions(tools: list[ToolSpec]) -> list[Function]:
+    out = []
+    for t in tools:
+        f = t.function
+        if f.parameters.get("type", "object") != "object":
+            raise SyscallError(Errno.EINVAL, f"tool {f.name}: parameters must be a JSON Schema of type object")
+        check(f.parameters, where=f"{f.name}.parameters")
+        out.append(Function(f.name, f.description, f.parameters))
+    if len({f.name for f in out}) != len(out):
+        raise SyscallError(Errno.EINVAL, "two tools have the same name")
+    return out
+
+
+def _tool_call(functions: list[Function], text: str) -> ToolCall | None:
+    """The call in `text` (None for a reply), checked against its function's schema."""
+    import jsonschema
+
+    try:
+        action = parse_action(text)
+    except ValueError:
+        return None  # cut off by max_tokens: the text is returned as it is, finish_reason "length"
+    if not action.is_call:
+        return None
+    schema = next((f.parameters for f in functions if f.name == action.name), None)
+    if schema is None:
+        raise SyscallError(Errno.EIO, f"the model called {action.name!r}, which is not among the tools")
+    try:
+        jsonschema.validate(action.arguments, schema)
+    except jsonschema.ValidationError as exc:
+        raise SyscallError(Errno.EIO, f"the model's call to {action.name} does not match its schema: {exc.message}") from None
+    return ToolCall(name=action.name, arguments=action.arguments)
 
 
 @syscall("llm.chat", args=ChatArgs, result=GenResult, timeout=600.0, streams=True,
          examples=({"messages": [{"role": "user", "content": "Say hi"}]},))
 def llm_chat(ctx: CallContext, a: ChatArgs) -> GenResult:
-    """Answer a conversation as the assistant, in the model's chat format."""
+    """Answer a conversation as the assistant (with tools: a grammar-valid call or a reply)."""
     driver = ctx.services.driver()
+    sampling = a.sampling(ctx)
+    functions = _functions(a.tools) if a.tools else []
+    if functions:
+        sampling.grammar = action_grammar(functions, a.tool_choice)
+    elif a.tool_choice not in ("auto", "none"):
+        raise SyscallError(Errno.EINVAL, f"tool_choice {a.tool_choice!r} needs tools")
     prompt = driver.format_chat([m.model_dump() for m in a.messages])
     tokens = driver.tokenize(prompt, add_special=True, parse_special=True)
-    return _generate(ctx, tokens, a.sampling(ctx))
+    result = _generate(ctx, tokens, sampling)
+    if functions:
+        call = _tool_call(functions, result.text)
+        if call is not None:
+            result.tool_call, result.text = call, ""
+        elif result.finish_reason == "stop":
+            result.text = result.text.strip()
+    return result
 
 
 class TokenizeArgs(Args):
