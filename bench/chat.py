@@ -1,0 +1,77 @@
+"""Chat sanity: the share of short questions the model answers right through the shell's path.
+
+Each question is one fresh chat turn through `llm.chat` (shell/chat.py, the shell as pid 0 at
+interactive priority), once with the shell's old settings (its own "You are llmos..." system
+prompt, temperature 0.7, top-p 0.95, 512 tokens) and once with the model card's (drivers/cards.py),
+side by side in one run, with the same seeds.
+
+    .venv/bin/python bench/chat.py [--model default] [--seeds 3] [--json] [--show]
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from _common import parser, temp_home
+from chat_suite import QUESTIONS, correct
+
+SMOLLM_OWN = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"  # its chat template's default
+CONFIGS = {
+    "before": ("before: the shell's old prompt, T=0.7", None),  # filled in below
+    "after": ("after: the model card", {}),
+    "own-system": ("card + SmolLM2's template system prompt", {"system": SMOLLM_OWN}),
+}
+OLD = {"system": "You are llmos, a helpful assistant running inside the llmos operating system. Answer briefly.",
+       "temperature": 0.7, "top_p": 0.95, "top_k": 40, "max_tokens": 512}
+CONFIGS["before"] = (CONFIGS["before"][0], OLD)
+
+
+def measure(k, settings: dict, seeds: list[int], show: bool) -> dict:
+    from llmos.shell.chat import Chat
+
+    right = length = tokens = 0
+    misses = []
+    t0 = time.perf_counter()
+    for seed in seeds:
+        for q, pattern in QUESTIONS:
+            chat = Chat(k, **settings, seed=seed)
+            answer = chat.say(q)
+            row = k.journal.tail(1)[0]
+            tokens += row["tokens_out"]
+            length += row["tokens_out"] >= chat.sampling["max_tokens"]
+            ok = correct(answer, pattern)
+            right += ok
+            if not ok:
+                misses.append({"q": q, "seed": seed, "answer": answer[:200]})
+            if show:
+                print(f"{'ok ' if ok else 'NO '} {q} -> {' '.join(answer.split())[:120]}", flush=True)
+    n = len(QUESTIONS) * len(seeds)
+    return {"rate": right / n, "right": right, "n": n, "hit_length_limit": length,
+            "mean_tokens": tokens / n, "seconds": time.perf_counter() - t0, "misses": misses}
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=3, help="runs per question, seeds 0..N-1 (default 3)")
+    p.add_argument("--show", action="store_true", help="print every answer")
+    p.add_argument("--configs", default="before,after", help=f"which, in order: {', '.join(CONFIGS)}")
+    ns = p.parse_args()
+    from llmos.kernel import Kernel
+
+    seeds = list(range(ns.seeds))
+    results = {}
+    with Kernel.boot(temp_home(), model=ns.model) as k:
+        for name in ns.configs.split(","):
+            label, settings = CONFIGS[name]
+            r = results[name] = measure(k, settings, seeds, ns.show)
+            print(f"{label:<40} {r['right']:>3}/{r['n']} = {r['rate']:.0%} right, {r['hit_length_limit']} cut at "
+                  f"max_tokens, {r['mean_tokens']:.0f} tokens per answer, {r['seconds']:.0f} s", flush=True)
+    if "before" in results and "after" in results:
+        print(f"after/before: {results['after']['rate'] / max(results['before']['rate'], 1e-9):.2f}x right answers")
+    if ns.json:
+        print(json.dumps({"model": ns.model, "questions": len(QUESTIONS), "seeds": ns.seeds, **results}))
+
+
+if __name__ == "__main__":
+    main()
