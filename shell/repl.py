@@ -36,6 +36,7 @@ class Repl:
         self.notices: queue.Queue[str] = queue.Queue()
         self.rate = ""  # the last reply's tokens per second, for the toolbar
         self.load_error: str | None = None
+        self.typed: list[str] = []  # this session's lines, for /history without a history file
 
     def new_chat(self) -> None:
         self.chat = Chat(self.k)
@@ -89,6 +90,7 @@ class Repl:
         line = line.strip()
         if not line or line.startswith("#"):
             return 0
+        self.typed.append(line)
         try:
             if not line.startswith("/"):
                 return self.say(line)
@@ -192,7 +194,7 @@ class Repl:
     def history_lines(self) -> list[str]:
         hist = getattr(self.session, "history", None)
         if hist is None:
-            return []
+            return list(self.typed)
         return list(reversed(list(hist.load_history_strings())))
 
     def _make_session(self):
