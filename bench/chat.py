@@ -27,44 +27,52 @@ OLD = {"system": "You are llmos, a helpful assistant running inside the llmos op
 CONFIGS["before"] = (CONFIGS["before"][0], OLD)
 
 
-def measure(k, settings: dict, seeds: list[int], show: bool) -> dict:
+def measure(k, settings: dict, seeds: list[int], show: bool, width: int) -> dict:
+    """Every question once per seed, `width` chats at a time (the scheduler batches them)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from llmos.kernel.scheduler import INTERACTIVE
     from llmos.shell.chat import Chat
 
-    right = length = tokens = 0
-    misses = []
+    def one(job):
+        (q, pattern), seed = job
+        chat = Chat(k, **settings, seed=seed)
+        ctx = k.context()
+        ctx.priority, ctx.one_shot = INTERACTIVE, True  # the shell's priority; KV of its own
+        answer = chat.say(q, ctx=ctx)
+        return q, seed, answer, correct(answer, pattern), chat.last
+
     t0 = time.perf_counter()
-    for seed in seeds:
-        for q, pattern in QUESTIONS:
-            chat = Chat(k, **settings, seed=seed)
-            answer = chat.say(q)
-            row = k.journal.tail(1)[0]
-            tokens += row["tokens_out"]
-            length += row["tokens_out"] >= chat.sampling["max_tokens"]
-            ok = correct(answer, pattern)
-            right += ok
-            if not ok:
-                misses.append({"q": q, "seed": seed, "answer": answer[:200]})
-            if show:
-                print(f"{'ok ' if ok else 'NO '} {q} -> {' '.join(answer.split())[:120]}", flush=True)
-    n = len(QUESTIONS) * len(seeds)
-    return {"rate": right / n, "right": right, "n": n, "hit_length_limit": length,
-            "mean_tokens": tokens / n, "seconds": time.perf_counter() - t0, "misses": misses}
+    jobs = [(qp, seed) for seed in seeds for qp in QUESTIONS]
+    with ThreadPoolExecutor(width) as pool:
+        rows = list(pool.map(one, jobs))
+    right = sum(ok for *_, ok, _ in rows)
+    length = sum(r.finish_reason == "length" for *_, r in rows)
+    tokens = sum(r.completion_tokens for *_, r in rows)
+    if show:
+        for q, _, answer, ok, _ in rows:
+            print(f"{'ok ' if ok else 'NO '} {q} -> {' '.join(answer.split())[:120]}")
+    n = len(rows)
+    return {"rate": right / n, "right": right, "n": n, "hit_length_limit": length, "mean_tokens": tokens / n,
+            "seconds": time.perf_counter() - t0,
+            "misses": [{"q": q, "seed": s, "answer": a[:200]} for q, s, a, ok, _ in rows if not ok]}
 
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3, help="runs per question, seeds 0..N-1 (default 3)")
     p.add_argument("--show", action="store_true", help="print every answer")
+    p.add_argument("--width", type=int, default=16, help="chats at once (default 16; 1: one after another)")
     p.add_argument("--configs", default="before,after", help=f"which, in order: {', '.join(CONFIGS)}")
     ns = p.parse_args()
     from llmos.kernel import Kernel
 
     seeds = list(range(ns.seeds))
     results = {}
-    with Kernel.boot(temp_home(), model=ns.model) as k:
+    with Kernel.boot(temp_home(), model=ns.model, slots=ns.width, slot_ctx=1024) as k:
         for name in ns.configs.split(","):
             label, settings = CONFIGS[name]
-            r = results[name] = measure(k, settings, seeds, ns.show)
+            r = results[name] = measure(k, settings, seeds, ns.show, ns.width)
             print(f"{label:<40} {r['right']:>3}/{r['n']} = {r['rate']:.0%} right, {r['hit_length_limit']} cut at "
                   f"max_tokens, {r['mean_tokens']:.0f} tokens per answer, {r['seconds']:.0f} s", flush=True)
     if "before" in results and "after" in results:

@@ -25,6 +25,7 @@ class Chat:
         self.system = system  # None: the card's (the model's own default, or none)
         self.overrides: dict = {}
         self.messages: list[dict] = []
+        self.last = None  # the last turn's llm.chat result (tokens, finish_reason)
         for key, value in sampling.items():
             self.set(key, value)
 
@@ -54,11 +55,12 @@ class Chat:
         system = self.card.system if self.system is None else self.system
         return ([{"role": "system", "content": system}] if system else []) + self.messages
 
-    def say(self, text: str, stream: Callable[[str], None] | None = None) -> str:
+    def say(self, text: str, stream: Callable[[str], None] | None = None, *, ctx=None) -> str:
         """One turn: the model's reply (streamed to `stream`), kept in the conversation.
 
         A reply cut short (Ctrl-C: EINTR) keeps what was said and raises; a conversation that
-        outgrew the context drops its oldest turns first."""
+        outgrew the context drops its oldest turns first. `ctx`: a call context of the caller's
+        own (bench/chat.py runs many chats at once, each on nobody's KV)."""
         self.messages.append({"role": "user", "content": text})
         said: list[str] = []
 
@@ -69,7 +71,9 @@ class Chat:
 
         while True:
             try:
-                result = self.k.call("llm.chat", {"messages": self.window(), **self.sampling}, stream=emit)
+                if ctx is not None:
+                    ctx.stream = emit
+                result = self.k.call("llm.chat", {"messages": self.window(), **self.sampling}, stream=emit, ctx=ctx)
                 break
             except SyscallError as err:
                 if err.code == Errno.EFBIG and len(self.messages) > 1 and not said:
@@ -80,5 +84,6 @@ class Chat:
                 else:
                     self.messages.pop()
                 raise
+        self.last = result
         self.messages.append({"role": "assistant", "content": result.text})
         return result.text
