@@ -117,9 +117,10 @@ class Repl:
             self.out.write(piece)
 
         t0 = time.monotonic()
+        ctx = self.k.context()
         try:
-            with self.quiet_keys():
-                self.chat.say(text, stream)
+            with self.quiet_keys(), self.ctrl_c_cancels(ctx.cancel):
+                self.chat.say(text, stream, ctx=ctx)
         finally:
             if said:
                 self.out.write("\n")
@@ -215,6 +216,21 @@ class Repl:
                              auto_suggest=AutoSuggestFromHistory(), completer=ShellCompleter(self),
                              complete_while_typing=True, bottom_toolbar=self.toolbar, key_bindings=keys,
                              prompt_continuation="...... ", color_depth=None if self.out.color else _mono())
+
+    @contextmanager
+    def ctrl_c_cancels(self, cancel: threading.Event):
+        """Ctrl-C sets `cancel`, which the call checks between tokens (it ends with EINTR),
+        instead of raising KeyboardInterrupt wherever the main thread happens to be."""
+        import signal
+
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        old = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, old)
 
     @contextmanager
     def quiet_keys(self):
