@@ -235,7 +235,8 @@ class Repl:
     @contextmanager
     def quiet_keys(self):
         """While the model works, keys typed are not echoed into its output (they wait for the
-        next prompt); Ctrl-C still interrupts."""
+        next prompt); Ctrl-C still interrupts. (Under a pseudo-terminal, prompt-toolkit can hand
+        the terminal back with ISIG still off: then Ctrl-C would be a plain key.)"""
         try:
             import termios
 
@@ -248,6 +249,7 @@ class Repl:
             return
         new = list(old)
         new[3] &= ~(termios.ECHO | termios.ICANON)
+        new[3] |= termios.ISIG  # Ctrl-C is a signal even if the prompt's raw mode left it off
         termios.tcsetattr(fd, termios.TCSANOW, new)
         try:
             yield
