@@ -113,6 +113,15 @@ class Kernel:
     def slot_ctx(self) -> int:
         return self.settings.slot_ctx
 
+    def use_model(self, spec: str) -> None:
+        """Switch to model `spec`: the scheduler and the loaded model close (their KV with them);
+        the new one loads on first use."""
+        self.router.close()
+        if self._driver is not None and self._owns_driver:
+            self._driver.close()
+            self._driver = None
+        self.settings.model = spec
+
     def prefer_size(self, *, slots: int, slot_ctx: int) -> None:
         """A command's preferred slots and context per slot (`llmos batch`: many short jobs),
         taken where the user did not choose them and the model is not loaded yet."""

@@ -7,11 +7,11 @@ import json
 import sys
 
 from ..syscalls.errno import Errno, SyscallError
+from .registry import command
 
 
-def register(sub, common) -> None:
-    p = sub.add_parser("mcp", parents=[common], help="MCP: serve llmos's tools, or mount an MCP server's",
-                       description="llmos mcp serve [--app NAME] [--http] | add NAME -- COMMAND ARGS... | list | remove NAME")
+def _args(p) -> None:
+    p.description = "llmos mcp serve [--app NAME] [--http] | add NAME -- COMMAND ARGS... | list | remove NAME"
     p.add_argument("action", choices=["serve", "add", "list", "remove"])
     p.add_argument("name", nargs="?", help="the mounted server's name (add, remove)")
     p.add_argument("server_command", nargs="*", metavar="-- COMMAND ARGS",
@@ -23,7 +23,9 @@ def register(sub, common) -> None:
     p.add_argument("--json", action="store_true", help="list: as JSON")
 
 
-def mcp(k, ns) -> int:
+@command("mcp", "MCP: serve llmos's tools, or mount an MCP server's", args=_args, where=("cli",))
+def mcp(env, ns) -> int:
+    k = env.k
     if ns.action == "serve":
         return _serve(k, ns)
     if ns.action == "list":
@@ -97,5 +99,3 @@ def _http(server, ns) -> None:
     print(f"llmos: serving MCP at http://{ns.host}:{ns.port}/mcp (app {ns.app})", file=sys.stderr, flush=True)
     uvicorn.run(web, host=ns.host, port=ns.port, log_level="warning")
 
-
-COMMANDS = {"mcp": mcp}

@@ -8,22 +8,21 @@ import threading
 import time
 from pathlib import Path
 
-from ..drivers.base import Sampling
 from ..kernel.scheduler import BATCH, priority_name, read_stats
 from ..syscalls.errno import Errno, SyscallError
+from .registry import command
 
 SAMPLING_KEYS = ("max_tokens", "temperature", "top_p", "top_k", "seed", "stop")
 
 
-def register(sub, common) -> None:
-    p = sub.add_parser("batch", parents=[common],
-                       help="run a JSONL file of prompts, chats or tasks through the scheduler (batch priority)")
+def _batch_args(p) -> None:
     p.add_argument("file", help='JSONL: one {"prompt": ...}, {"messages": [...]} or {"task": ...} per line')
     p.add_argument("--out", metavar="FILE", help="write the results here (JSONL, input order); default stdout")
     p.add_argument("--max-tokens", type=int, default=128, metavar="N", help="default max_tokens per line")
     p.add_argument("--temperature", type=float, default=0.0, help="default temperature per line (0: greedy)")
 
-    p = sub.add_parser("top", parents=[common], help="live view of processes and the model's scheduler")
+
+def _top_args(p) -> None:
     p.add_argument("--once", action="store_true", help="print one frame and exit")
     p.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between frames")
 
@@ -47,13 +46,17 @@ def _read_jobs(path: str) -> list[dict]:
     return jobs
 
 
-def batch(k, ns) -> int:
+@command("batch", "run a JSONL file of prompts, chats or tasks through the scheduler (batch priority)",
+         args=_batch_args, where=("cli",))
+def batch(env, ns) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    k = env.k
     jobs = _read_jobs(ns.file)
     # Many short jobs: more, smaller slots than an interactive session, unless told otherwise
     # (batched decoding gains most at 16: see bench/multiplex.py).
     k.prefer_size(slots=max(1, min(16, len(jobs))), slot_ctx=2048)
+    k.driver()  # a model that cannot load is one clear line, not one per job
     results: list[dict | None] = [None] * len(jobs)
     tokens = [0]
     lock = threading.Lock()
@@ -72,23 +75,18 @@ def batch(k, ns) -> int:
                 out.update(pid=p.pid, state=p.state, status=p.exit_status, reason=p.exit_reason, reply=p.reply,
                            completion_tokens=p.spent.tokens)
             else:
-                d = k.driver()
-                if "messages" in job:
-                    text = d.format_chat(job["messages"])
-                    prompt = d.tokenize(text, add_special=True, parse_special=True)
-                else:
-                    prompt = d.tokenize(str(job["prompt"]), add_special=True)
-                s = Sampling(max_tokens=ns.max_tokens, temperature=ns.temperature)
-                for key in SAMPLING_KEYS:
-                    if key in job:
-                        setattr(s, key, job[key])
-                g = k.generate(0, prompt, s, one_shot=True, priority=BATCH)
-                out.update(text=g.text, finish_reason=g.finish_reason, prompt_tokens=g.tokens_in,
-                           completion_tokens=g.tokens_out)
+                # Through llm.* like every other generation: validated, journaled, batch priority.
+                args = {"max_tokens": ns.max_tokens, "temperature": ns.temperature,
+                        **{key: job[key] for key in SAMPLING_KEYS if key in job}}
+                name = "llm.chat" if "messages" in job else "llm.complete"
+                args["messages" if "messages" in job else "prompt"] = job.get("messages", job.get("prompt"))
+                ctx = k.context()
+                ctx.priority, ctx.one_shot = BATCH, True
+                out.update(k.call(name, args, ctx=ctx).model_dump())
         except SyscallError as err:
             out["error"] = {"errno": str(err.code), "message": err.message}
         except Exception as exc:  # a driver error ends this line, not the batch
-            out["error"] = {"errno": getattr(exc, "code", "EIO"), "message": str(exc)}
+            out["error"] = {"errno": str(getattr(exc, "code", "EIO")), "message": str(exc)}
         with lock:
             results[i] = out
             tokens[0] += out.get("completion_tokens") or 0
@@ -172,14 +170,17 @@ def frame(k):
     return Group(*(Text(h) for h in head), t, extra)
 
 
-def top(k, ns) -> int:
+@command("top", "processes and the model's scheduler (a live view in the CLI, one frame in the REPL)",
+         args=_top_args)
+def top(env, ns) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    console = Console()
-    if ns.once:
-        console.print(frame(k))
+    k = env.k
+    if ns.once or env.repl is not None:
+        env.out.rich(frame(k))
         return 0
+    console = Console()
     try:
         with Live(frame(k), console=console, refresh_per_second=4) as live:
             while True:
@@ -188,5 +189,3 @@ def top(k, ns) -> int:
     except KeyboardInterrupt:
         return 0
 
-
-COMMANDS = {"batch": batch, "top": top}

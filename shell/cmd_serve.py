@@ -16,13 +16,13 @@ import threading
 import time
 
 from ..syscalls.errno import Errno, SyscallError
+from .registry import command
 
 STATUS = {Errno.EINVAL: 400, Errno.EFBIG: 400, Errno.EACCES: 403, Errno.ENOENT: 404, Errno.ENOSYS: 404,
           Errno.EDQUOT: 429, Errno.EAGAIN: 429, Errno.ETIMEDOUT: 504, Errno.EINTR: 503, Errno.EIO: 502}
 
 
-def register(sub, common) -> None:
-    p = sub.add_parser("serve", parents=[common], help="serve an OpenAI-compatible API (/v1/chat/completions ...)")
+def _args(p) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--api-key", dest="serve_keys", action="append", metavar="KEY=APP", default=[],
@@ -152,11 +152,13 @@ def build_app(k, keys: dict[str, str]):
     return web
 
 
-def serve(k, ns) -> int:
+@command("serve", "serve an OpenAI-compatible API (/v1/chat/completions ...)", args=_args, where=("cli",))
+def serve(env, ns) -> int:
     import socket
 
     import uvicorn
 
+    k = env.k
     keys = parse_keys(ns.serve_keys)
     try:  # uvicorn reports a taken port by exiting; say it in one line instead
         with socket.create_server((ns.host, ns.port)):
@@ -171,5 +173,3 @@ def serve(k, ns) -> int:
     uvicorn.run(web, host=ns.host, port=ns.port, log_level="warning")
     return 0
 
-
-COMMANDS = {"serve": serve}

@@ -1,36 +1,32 @@
-"""Tool commands: `llmos tool list [--json]` (every tool, its app and its JSON Schema)."""
+"""`llmos tool list [--json]`: every tool, its app and its JSON Schema (the REPL has /tools)."""
 
 from __future__ import annotations
 
-import json
+from .registry import command
 
 
-def register(sub, common) -> None:
-    p = sub.add_parser("tool", parents=[common], help="list the tools apps and plugins registered")
-    p.add_argument("action", choices=["list"])
+def _args(p) -> None:
+    p.add_argument("action", nargs="?", choices=["list"], default="list")
     p.add_argument("--json", action="store_true", help="each tool with its app and JSON Schema")
 
 
-def tool(k, ns) -> int:
+@command("tool", "list the tools apps and plugins registered", args=_args, usage="list [--json]", where=("cli",))
+def tool(env, ns) -> int:
+    return _list(env, ns.json)
+
+
+def _list(env, as_json: bool) -> int:
+    k = env.k
     tools = k.tools.all()
-    if ns.json:
-        print(json.dumps([t.info() for t in tools], indent=2, ensure_ascii=False))
+    if as_json:
+        env.out.json([t.info() for t in tools])
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(box=None, pad_edge=False)
-    for col in ("TOOL", "APP", "PARAMETERS", "DESCRIPTION"):
-        t.add_column(col)
-    for tool_ in tools:
-        props = tool_.parameters.get("properties", {})
-        required = set(tool_.parameters.get("required", []))
-        params = " ".join(n if n in required else f"[{n}]" for n in props)
-        t.add_row(tool_.name, tool_.app, params, tool_.description)
-    Console().print(t)
+    rows = []
+    for t in tools:
+        props = t.parameters.get("properties", {})
+        required = set(t.parameters.get("required", []))
+        rows.append([t.name, t.app, " ".join(n if n in required else f"[{n}]" for n in props), t.description])
+    env.out.table(["TOOL", "APP", "PARAMETERS", "DESCRIPTION"], rows)
     for problem in getattr(k, "app_problems", []):
-        print(f"llmos: {problem}")
+        env.out.line(f"llmos: {problem}")
     return 0
-
-
-COMMANDS = {"tool": tool}

@@ -1,9 +1,11 @@
-"""How results, errors and progress look to a person."""
+"""How results, errors and progress look to a person: one Out for the CLI and the REPL."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Callable
 
 from pydantic import BaseModel
 
@@ -21,6 +23,77 @@ def error_line(err: SyscallError) -> str:
 
 def print_error(err: SyscallError) -> None:
     print(error_line(err), file=sys.stderr)
+
+
+def short(value, n: int = 160) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ".join(text.split()) if "\n" in text else text
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+class Out:
+    """Where a command's output goes: stdout (the CLI, the REPL) or `write` (tests, pipe mode).
+
+    Tables are rich tables; colour only on a terminal and never with NO_COLOR set."""
+
+    def __init__(self, write: Callable[[str], None] | None = None, *, err: Callable[[str], None] | None = None,
+                 color: bool | None = None):
+        self._write = write
+        self._err = err
+        tty = write is None and sys.stdout.isatty()
+        self.color = (tty and "NO_COLOR" not in os.environ) if color is None else color
+
+    def write(self, text: str) -> None:
+        if self._write is not None:
+            self._write(text)
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+    def line(self, text: str = "") -> None:
+        self.write(text + "\n")
+
+    def note(self, text: str) -> None:
+        """Progress and side remarks: stderr in the CLI, inline in the REPL."""
+        if self._err is not None:
+            self._err(text + "\n")
+        elif self._write is not None:
+            self._write(text + "\n")
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def json(self, data) -> None:
+        self.line(to_json(data))
+
+    def error(self, err: SyscallError) -> None:
+        self.note(error_line(err))
+
+    def rich(self, renderable) -> None:
+        import io
+        import shutil
+
+        from rich.console import Console
+
+        if self.color:
+            Console(highlight=False).print(renderable)
+            return
+        # Plain: as wide as the terminal (a pipe: wide enough not to wrap), no trailing blanks.
+        width = shutil.get_terminal_size((200, 24)).columns if self._write is None and sys.stdout.isatty() else 200
+        buf = io.StringIO()
+        Console(file=buf, no_color=True, highlight=False, width=width, color_system=None).print(renderable)
+        self.write("".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines()))
+
+    def table(self, columns: list[str], rows: list[list], *, right: tuple[str, ...] = ()) -> None:
+        from rich import box
+        from rich.table import Table
+
+        t = Table(box=box.SIMPLE_HEAD if self.color else None, pad_edge=False, show_edge=False,
+                  header_style="bold" if self.color else "")
+        for c in columns:
+            t.add_column(c, justify="right" if c in right else "left", overflow="fold")
+        for r in rows:
+            t.add_row(*(str(x) for x in r))
+        self.rich(t)
 
 
 class ProgressBar:

@@ -1,156 +1,263 @@
-"""The first interactive shell: chat with the model, make syscalls, read the table.
+"""The interactive shell: plain text chats with the model, `/command` runs a registry command.
 
-Plain text chats with the model (streaming); lines starting with `/` are commands.
-Ctrl-C stops the current generation and keeps the session; Ctrl-D leaves.
+Three ways to drive it: a terminal (prompt-toolkit: history, suggestions, completion, a bottom
+toolbar), a pipe (each line run in turn, plain output, the exit status of the last line that
+failed), and a test's stand-in session. The model loads in the background while the prompt is up.
 """
 
 from __future__ import annotations
 
+import queue
 import sys
-from collections.abc import Callable
+import threading
+import time
+from contextlib import contextmanager
 
-from ..kernel.process import ExitStatus, ProcState
 from ..syscalls.errno import Errno, SyscallError
-from .args import split_call_line
-from .render import error_line, to_json
-
-SYSTEM = "You are llmos, a helpful assistant running inside the llmos operating system. Answer briefly."
-
-HELP = """\
-Type a message to chat with the model. Commands:
-  /call NAME key=value ...   make a syscall, e.g. /call fs.list path=.
-  /run TASK                  run TASK as a process of the agent app, showing each step
-  /ps                        list processes (running and recent)
-  /syscalls [FAMILY]         list the syscall table (or one family, with its arguments)
-  /reset                     start a new conversation
-  /help                      this text
-  /quit                      leave (or Ctrl-D)
-Ctrl-C stops a generation and keeps the session."""
+from .boundary import explain
+from .chat import Chat
+from .registry import parse_line
+from .render import Out
 
 
 class Repl:
-    def __init__(self, kernel, *, session=None, write: Callable[[str], None] | None = None,
-                 max_tokens: int = 512):
-        self.k = kernel
-        self.session = session
-        self.write = write or self._stdout
-        self.max_tokens = max_tokens
-        self.messages: list[dict] = [{"role": "system", "content": SYSTEM}]
+    def __init__(self, env, *, session=None, write=None):
+        self.env = env
+        env.repl = self
+        if write is not None:
+            env.out = Out(write)
+        self.out = env.out
+        self.k = env.k
+        self.session = session  # a stand-in with .prompt(text) (tests); else made in run()
+        self.chat = Chat(self.k)
+        self.leaving = False
+        self.prompting = False
+        self.jobs: dict[int, threading.Thread] = {}
+        self.notices: queue.Queue[str] = queue.Queue()
+        self.rate = ""  # the last reply's tokens per second, for the toolbar
+        self.load_error: str | None = None
+        self.typed: list[str] = []  # this session's lines, for /history without a history file
 
-    @staticmethod
-    def _stdout(text: str) -> None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    def new_chat(self) -> None:
+        self.chat = Chat(self.k)
 
-    def _make_session(self):
-        from prompt_toolkit import PromptSession
-        from prompt_toolkit.completion import NestedCompleter
-        from prompt_toolkit.history import FileHistory
-
-        families = sorted({s.family for s in self.k.table.values()})
-        completer = NestedCompleter.from_nested_dict({
-            "/call": {name: None for name in sorted(self.k.table)},
-            "/syscalls": {f: None for f in families},
-            "/run": None, "/ps": None, "/reset": None, "/help": None, "/quit": None,
-        })
-        return PromptSession(history=FileHistory(str(self.k.home / "shell_history")), completer=completer)
+    # -- the three drivers --------------------------------------------------------------------
 
     def run(self) -> int:
-        session = self.session or self._make_session()
-        self.write(f"llmos — model {self.k.model_spec}. Type to chat, /help for commands, Ctrl-D to leave.\n")
-        while True:
+        if self.session is None and not sys.stdin.isatty():
+            return self.run_pipe(sys.stdin)
+        if self.session is None:
+            self.session = self._make_session()
+            self._load_model()
+            self.out.line(f"llmos — model {self.k.model_spec}. Type to chat, /help for commands, Ctrl-D to leave.")
+        while not self.leaving:
             try:
-                line = session.prompt("llmos> ")
+                line = self._prompt()
             except KeyboardInterrupt:
                 continue
             except EOFError:
-                self.write("\n")
-                return 0
-            if not self.handle(line.strip()):
-                return 0
+                break
+            self.handle(line)
+            self._flush_notices()
+        self._stop_jobs()
+        return 0
 
-    def handle(self, line: str) -> bool:
-        """Act on one line; False means leave."""
-        if not line:
-            return True
-        if not line.startswith("/"):
-            self.chat(line)
-            return True
-        cmd, _, rest = line.partition(" ")
+    def run_pipe(self, lines) -> int:
+        """Run each line; the exit status is that of the last line that failed (0: none did)."""
+        status = 0
+        for line in lines:
+            if self.leaving:
+                break
+            code = self.handle(line.rstrip("\n"))
+            status = code or status
+        self._wait_jobs()
+        return status
+
+    def _prompt(self) -> str:
+        from prompt_toolkit.patch_stdout import patch_stdout
+
+        self.prompting = True
         try:
-            if cmd in ("/quit", "/exit"):
-                return False
-            if cmd == "/help":
-                self.write(HELP + "\n")
-            elif cmd == "/reset":
-                self.messages = self.messages[:1]
-                self.write("(new conversation)\n")
-            elif cmd == "/syscalls":
-                self.syscalls(rest.strip())
-            elif cmd == "/run":
-                self.run_task(rest.strip())
-            elif cmd == "/ps":
-                for p in self.k.procs.list(all=True)[-10:]:
-                    end = f" [{p.exit_status}: {p.exit_reason}]" if p.ended else ""
-                    self.write(f"{p.pid:>4} {p.state:<8} {p.task[:50]}{end}\n")
-            elif cmd == "/call":
-                name, args = split_call_line(rest)
-                result = self.k.call(name, args, stream=self.write)
-                self.write(to_json(result) + "\n")
-            else:
-                raise SyscallError(Errno.ENOSYS, f"unknown command {cmd}; /help lists them")
-        except SyscallError as err:
-            self.write(error_line(err) + "\n")
-        return True
+            with patch_stdout(raw=True):  # a background notice prints above the line being typed
+                return self.session.prompt("llmos> ")
+        finally:
+            self.prompting = False
 
-    def run_task(self, task: str) -> None:
-        from ..apps.launch import launch
-        from .cmd_proc import render
+    # -- one line -----------------------------------------------------------------------------
 
-        if not task:
-            raise SyscallError(Errno.EINVAL, "say what to do, e.g. /run list the files in my workspace")
-        proc = launch(self.k, "agent", task)
-        self.write(f"process {proc.pid} in {proc.workspace}\n")
+    def handle(self, line: str) -> int:
+        """Act on one line; its exit status (errors are printed as one line)."""
+        line = line.strip()
+        if not line or line.startswith("#"):
+            return 0
+        self.typed.append(line)
         try:
-            for step in self.k.run(proc.pid):
-                self.write(render(step) + "\n")
-                if step.type == "reply":
-                    self.write(step.text + "\n")
-        except KeyboardInterrupt:
-            self.k.procs.finish(proc.pid, ProcState.KILLED, ExitStatus.INTERRUPTED, "interrupted (Ctrl-C)")
-            self.write("(stopped)\n")
+            if not line.startswith("/"):
+                return self.say(line)
+            cmd, ns = parse_line(line)
+            if ns is None:  # /cmd --help
+                from .registry import repl_parser
 
-    def syscalls(self, family: str) -> None:
-        specs = sorted((s for s in self.k.table.values() if family in ("", s.family, s.name)), key=lambda s: s.name)
-        if not specs:
-            raise SyscallError(Errno.ENOENT, f"no syscall family {family!r}; /syscalls lists them all")
-        for s in specs:
-            args = " ".join(n if f.is_required() else f"[{n}]" for n, f in s.args.model_fields.items())
-            self.write(f"{s.name:<14} {s.doc}" + (f"\n{'':<14} args: {args}" if family and args else "") + "\n")
+                self.out.write(repl_parser(cmd).format_help())
+                return 0
+            with self.quiet_keys():
+                return cmd.run(self.env, ns) or 0
+        except (Exception, KeyboardInterrupt) as exc:
+            text, code = explain(exc)
+            if code == Errno.EINTR.exit_code:
+                text = "(stopped)"
+            self.out.note(text)
+            return code
 
-    def chat(self, text: str) -> None:
-        self.messages.append({"role": "user", "content": text})
+    def say(self, text: str) -> int:
         said: list[str] = []
 
         def stream(piece: str) -> None:
             said.append(piece)
-            self.write(piece)
+            self.out.write(piece)
 
-        while True:
+        t0 = time.monotonic()
+        ctx = self.k.context()
+        try:
+            with self.quiet_keys(), self.ctrl_c_cancels(ctx.cancel):
+                self.chat.say(text, stream, ctx=ctx)
+        finally:
+            if said:
+                self.out.write("\n")
+        row = self.k.journal.tail(1)[0]
+        self.rate = f"{row['tokens_out'] / max(1e-6, time.monotonic() - t0):.1f} tok/s"
+        return 0
+
+    # -- background processes ---------------------------------------------------------------
+
+    def background(self, pid: int, **kw) -> None:
+        """Run process `pid` in a thread; a notice says when it ends."""
+        def go() -> None:
             try:
-                result = self.k.call("llm.chat", {"messages": self.messages, "max_tokens": self.max_tokens}, stream=stream)
-                reply = result.text
-                break
-            except SyscallError as err:
-                if err.code == Errno.EFBIG and len(self.messages) > 2 and not said:
-                    del self.messages[1]  # the conversation outgrew the context: drop the oldest turn
-                    continue
-                reply = "".join(said)
-                self.write(("\n" if said else "") + ("(stopped)" if err.code == Errno.EINTR else error_line(err)) + "\n")
-                if reply:
-                    self.messages.append({"role": "assistant", "content": reply})
-                else:
-                    self.messages.pop()
-                return
-        self.messages.append({"role": "assistant", "content": reply})
-        self.write("\n")
+                for _ in self.k.run(pid, **kw):
+                    pass
+                p = self.k.procs.get(pid)
+                end = f"replied: {p.reply}" if p.reply else f"{p.state} [{p.exit_status}: {p.exit_reason}]"
+                self.notify(f"[{pid}] done, {end}")
+            except Exception as exc:  # noqa: BLE001 - reported as a notice, the shell goes on
+                self.notify(f"[{pid}] {explain(exc)[0]}")
+            finally:
+                self.jobs.pop(pid, None)
+
+        t = threading.Thread(target=go, name=f"llmos-bg-{pid}", daemon=True)
+        self.jobs[pid] = t
+        t.start()
+
+    def notify(self, text: str) -> None:
+        if self.prompting:
+            print(text, flush=True)  # stdout is patched: it lands above the prompt
+        else:
+            self.notices.put(text)
+
+    def _flush_notices(self) -> None:
+        while not self.notices.empty():
+            self.out.line(self.notices.get())
+
+    def _wait_jobs(self) -> None:
+        for t in list(self.jobs.values()):
+            t.join()
+        self._flush_notices()
+
+    def _stop_jobs(self) -> None:
+        for pid in list(self.jobs):
+            try:
+                self.k.call("proc.kill", {"pid": pid})
+            except SyscallError:
+                pass
+        for t in list(self.jobs.values()):
+            t.join(timeout=5)
+
+    # -- the terminal -------------------------------------------------------------------------
+
+    def _load_model(self) -> None:
+        def load() -> None:
+            try:
+                _ = self.k.scheduler  # the model, then its scheduler
+            except Exception as exc:  # noqa: BLE001 - shown in the toolbar and as a notice
+                self.load_error = explain(exc)[0]
+                self.notify(self.load_error)
+
+        self.k.progress = None  # a progress bar would tear the prompt; the toolbar says "loading"
+        threading.Thread(target=load, name="llmos-model-load", daemon=True).start()
+
+    def toolbar(self) -> str:
+        loaded = self.k.info()["model_loaded"]
+        state = "failed" if self.load_error else ("ready" if loaded else "loading…")
+        bg = f" | {len(self.jobs)} in background" if self.jobs else ""
+        rate = f" | {self.rate}" if self.rate else ""
+        return f" model {self.k.model_spec} ({state}){bg}{rate} | /help  Ctrl-D leaves"
+
+    def history_lines(self) -> list[str]:
+        hist = getattr(self.session, "history", None)
+        if hist is None:
+            return list(self.typed)
+        return list(reversed(list(hist.load_history_strings())))
+
+    def _make_session(self):
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+        from prompt_toolkit.history import FileHistory
+        from prompt_toolkit.key_binding import KeyBindings
+
+        from .complete import ShellCompleter
+
+        keys = KeyBindings()
+
+        @keys.add("escape", "enter")
+        def _(event):  # Alt-Enter: a new line in the same message
+            event.current_buffer.insert_text("\n")
+
+        return PromptSession(history=FileHistory(str(self.k.home / "shell_history")),
+                             auto_suggest=AutoSuggestFromHistory(), completer=ShellCompleter(self),
+                             complete_while_typing=True, bottom_toolbar=self.toolbar, key_bindings=keys,
+                             prompt_continuation="...... ", color_depth=None if self.out.color else _mono())
+
+    @contextmanager
+    def ctrl_c_cancels(self, cancel: threading.Event):
+        """Ctrl-C sets `cancel`, which the call checks between tokens (it ends with EINTR),
+        instead of raising KeyboardInterrupt wherever the main thread happens to be."""
+        import signal
+
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        old = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, old)
+
+    @contextmanager
+    def quiet_keys(self):
+        """While the model works, keys typed are not echoed into its output (they wait for the
+        next prompt); Ctrl-C still interrupts. (Under a pseudo-terminal, prompt-toolkit can hand
+        the terminal back with ISIG still off: then Ctrl-C would be a plain key.)"""
+        try:
+            import termios
+
+            fd = sys.stdin.fileno()
+            old = termios.tcgetattr(fd) if sys.stdin.isatty() and self.session is not None else None
+        except (ImportError, OSError, ValueError):
+            old = None
+        if old is None:
+            yield
+            return
+        new = list(old)
+        new[3] &= ~(termios.ECHO | termios.ICANON)
+        new[3] |= termios.ISIG  # Ctrl-C is a signal even if the prompt's raw mode left it off
+        termios.tcsetattr(fd, termios.TCSANOW, new)
+        try:
+            yield
+        finally:
+            termios.tcsetattr(fd, termios.TCSANOW, old)
+
+
+def _mono():
+    from prompt_toolkit.output import ColorDepth
+
+    return ColorDepth.MONOCHROME

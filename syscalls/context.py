@@ -71,6 +71,8 @@ class CallContext:
     deadline: float = float("inf")
     usage: Usage = field(default_factory=Usage)
     bytes_left: float = float("inf")  # the process's write quota still unspent
+    priority: int | None = None  # llm.* generations' scheduling priority (None: the caller's own)
+    one_shot: bool = False  # llm.* builds on nobody's KV (independent jobs: llmos batch)
 
     def check(self) -> None:
         """Raise EINTR if the call was cancelled, ETIMEDOUT if it ran past its deadline."""

@@ -39,7 +39,8 @@ class GenResult(Result):
 def _generate(ctx: CallContext, prompt: str | list[int], sampling: Sampling) -> GenResult:
     # Through the kernel: on this thread alone, or batched by the scheduler while it runs
     # (the shell's calls at interactive priority).
-    gen = ctx.services.generate(ctx.pid, prompt, sampling, on_text=ctx.emit, check=ctx.check, key=("llm", ctx.pid))
+    gen = ctx.services.generate(ctx.pid, prompt, sampling, on_text=ctx.emit, check=ctx.check, key=("llm", ctx.pid),
+                                priority=ctx.priority, one_shot=ctx.one_shot)
     ctx.usage.tokens_in += gen.tokens_in
     ctx.usage.tokens_out += gen.tokens_out
     return GenResult(

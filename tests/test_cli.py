@@ -63,7 +63,7 @@ def test_syscalls_listing(capsys):
     code, out, _ = run(capsys, "syscalls", "--json")
     assert {s["name"] for s in json.loads(out)} == set(TABLE)
     code, out, _ = run(capsys, "syscalls", "fs")
-    assert "args: path=" in out and "llm.complete" not in out
+    assert "fs.write   path= content=" in out and "llm.complete" not in out
     code, out, _ = run(capsys, "syscalls", "--pyi")
     assert "class Stubs" in out
     code, _, err = run(capsys, "syscalls", "fz")

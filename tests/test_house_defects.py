@@ -46,12 +46,15 @@ def test_batch_jobs_leave_no_kv_behind(home, tmp_path):
     jobs.write_text("".join(json.dumps({"prompt": f"line {i} " + "y" * 50, "max_tokens": 2}) + "\n" for i in range(12)))
     k = Kernel.boot(driver=ScriptedDriver(default="ok", n_seq=2))
     from llmos.shell import cmd_sched
+    from llmos.shell.env import Env
+    from llmos.shell.render import Out
 
     class NS:
         file, out, max_tokens, temperature = str(jobs), str(tmp_path / "out.jsonl"), 2, 0.0
 
     try:
-        assert cmd_sched.batch(k, NS) == 0
+        assert cmd_sched.batch(Env(lambda: k, Out()), NS) == 0
+        assert {row["name"] for row in k.journal.tail(12)} == {"llm.complete"}  # through llm.*, journaled
         s = k.scheduler
         assert s.swap.images == {} and all(o is None for o in s.owner)
     finally:
