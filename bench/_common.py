@@ -53,8 +53,9 @@ def same_weights(make):
     drivers/llama_cpp.py:_extra_bufts), so both sides run the same matmul kernels and the
     high-level class, which does not expose that setting, survives multi-token decodes on AMX hosts."""
     import llama_cpp.llama_cpp as raw
-    from llmos.drivers.llama_cpp import _extra_bufts
+    from llmos.drivers.llama_cpp import _extra_bufts, _lib
 
+    _lib()  # _extra_bufts asks the loaded library; a driver built first would have loaded it
     default = raw.llama_model_default_params
 
     def params():
