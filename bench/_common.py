@@ -46,3 +46,25 @@ def report(result: dict, as_json: bool, lines: list[str]) -> None:
         print(json.dumps(result))
     else:
         print("\n".join(lines))
+
+
+def same_weights(make):
+    """Build a llama_cpp.Llama that places its weights as llmos's driver does (see
+    drivers/llama_cpp/lib.py:extra_bufts), so both sides run the same matmul kernels and the
+    high-level class, which does not expose that setting, survives multi-token decodes on AMX hosts."""
+    import llama_cpp.llama_cpp as raw
+    from llmos.drivers.llama_cpp import extra_bufts, lib
+
+    lib()  # extra_bufts asks the loaded library; a driver built first would have loaded it
+    default = raw.llama_model_default_params
+
+    def params():
+        mp = default()
+        mp.use_extra_bufts = extra_bufts()
+        return mp
+
+    raw.llama_model_default_params = params
+    try:
+        return make()
+    finally:
+        raw.llama_model_default_params = default

@@ -10,29 +10,9 @@ Two baselines: the high-level `llama_cpp.Llama.generate` loop, and a raw low-lev
 
 from __future__ import annotations
 
-from _common import median, models_dir, parser, report, temp_home, timed
+from _common import median, models_dir, parser, report, same_weights, temp_home, timed
 
 PROMPT = "Once upon a time, in a small village by the sea, there lived"
-
-
-def same_weights(make):
-    """Build a llama_cpp.Llama that places its weights as llmos's driver does (see
-    drivers/llama_cpp/lib.py:extra_bufts), so both sides run the same matmul kernels."""
-    import llama_cpp.llama_cpp as raw
-    from llmos.drivers.llama_cpp import extra_bufts
-
-    default = raw.llama_model_default_params
-
-    def params():
-        mp = default()
-        mp.use_extra_bufts = extra_bufts()
-        return mp
-
-    raw.llama_model_default_params = params
-    try:
-        return make()
-    finally:
-        raw.llama_model_default_params = default
 
 
 def main() -> None:

@@ -1,0 +1,166 @@
+"""Function calling: the bare model with a JSON-schema grammar vs llmos's tool path, same cases, same run.
+
+The suite (bench/toolcall_tools.json, bench/toolcall_cases.jsonl; see toolcall_score.py) holds
+single-function questions, each with its expected call, scored by AST match. Three sides:
+  bare             llama-cpp-python's Llama.create_chat_completion, the function's JSON in the
+                   system prompt, a grammar from its parameters' JSON Schema, greedy
+  llmos required   the tool registered through the public path, the question run as a process
+                   granted only that tool, --tool-choice required
+  llmos auto       the same with --tool-choice auto (`llmos_auto_call_rate`: how often it calls)
+Goal on the default model: llmos_required_accuracy >= bare_accuracy + 0.10, call rate >= 0.9.
+Every 4th case is held out from tuning; accuracies are printed for dev and heldout apart.
+
+    python bench/toolcall.py [--model default|gemma-3-270m] [--split dev|heldout|all] [--limit N]
+                             [--threads N] [--dump FILE.jsonl] [--json]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from _common import models_dir, parser, report, same_weights
+from toolcall_score import SPLITS, load_cases, score
+
+SYSTEM = ("You can call the function below. Answer the user by calling it: reply with only the JSON "
+          "object of its arguments.\n\nFunction:\n{tool}")
+MAX_TOKENS = 192  # over twice the longest expected arguments (87 tokens); a longer output ran away
+
+
+def _progress(total: int, what: str):
+    from rich.console import Console
+    from rich.progress import Progress
+
+    bar = Progress(console=Console(stderr=True), transient=True)
+    bar.start()
+    task = bar.add_task(what, total=total)
+    return bar, lambda: bar.advance(task)
+
+
+def run_bare(cases: list[dict], model: str, threads: int | None = None) -> list[dict | None]:
+    """One call per case ({"name", "arguments"}), or None where the output is not JSON (cut off)."""
+    from llama_cpp import Llama, LlamaGrammar
+    from llmos.drivers.llama_cpp import cpu_threads
+    from llmos.drivers.models import ModelStore
+
+    path = ModelStore(models_dir()).resolve(model)
+    threads = threads or cpu_threads()
+    llm = same_weights(lambda: Llama(model_path=str(path), n_ctx=4096, n_batch=512, n_threads=threads,
+                                     n_threads_batch=threads, verbose=False))
+    # A file without a chat template (the Gemma 3 base model) gets Gemma's turns, with the system
+    # text at the head of the user turn, as llama.cpp's own gemma template (and llmos) does it.
+    gemma_turns = (not llm.metadata.get("tokenizer.chat_template")
+                   and len(llm.tokenize(b"<start_of_turn>", add_bos=False, special=True)) == 1)
+    if gemma_turns:
+        llm.chat_format = "gemma"
+    calls = []
+    bar, advance = _progress(len(cases), f"bare {model}")
+    try:
+        for case in cases:
+            tool = case["tool"]
+            system = SYSTEM.format(tool=json.dumps(tool))
+            messages = ([{"role": "user", "content": f"{system}\n\n{case['question']}"}] if gemma_turns else
+                        [{"role": "system", "content": system}, {"role": "user", "content": case["question"]}])
+            grammar = LlamaGrammar.from_json_schema(json.dumps(tool["parameters"]), verbose=False)
+            out = llm.create_chat_completion(messages, grammar=grammar, temperature=0.0, top_k=1,
+                                             repeat_penalty=1.0, max_tokens=MAX_TOKENS)
+            try:
+                calls.append({"name": tool["name"], "arguments": json.loads(out["choices"][0]["message"]["content"])})
+            except ValueError:
+                calls.append(None)
+            advance()
+    finally:
+        bar.stop()
+    return calls
+
+
+
+def run_llmos(cases: list[dict], model: str, tool_choice: str) -> list[dict | None]:
+    """Each case's tool registered through the public path, its question a process granted only
+    that tool (bench/toolcall_llmos.py)."""
+    from toolcall_llmos import run_llmos as run
+
+    bar, advance = _progress(len(cases), f"llmos {tool_choice} {model}")
+    try:
+        return run(cases, model, tool_choice, advance=advance)
+    finally:
+        bar.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _accuracy(cases: list[dict], calls: list[dict | None]) -> dict[str, float | None]:
+    """Share of right calls, over all the cases and over each split."""
+    marks = [score(call, c["tool"], c["expected"])[0] for c, call in zip(cases, calls, strict=True)]
+    out: dict[str, float | None] = {"all": sum(marks) / len(marks)}
+    for split in SPLITS:
+        mine = [m for c, m in zip(cases, marks, strict=True) if c["split"] == split]
+        out[split] = sum(mine) / len(mine) if mine else None
+    return out
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--split", choices=["all", *SPLITS], default="all")
+    p.add_argument("--limit", type=int, default=None, help="only the first N cases of the split")
+    p.add_argument("--threads", type=int, default=None,
+                   help="llama.cpp threads for the bare side (default: all cores; on cores shared with "
+                        "other work, 1 is far faster)")
+    p.add_argument("--dump", default=None, help="write every case's call and verdict to this JSONL file")
+    a = p.parse_args()
+    cases = load_cases(a.split)[: a.limit]
+    if not cases:
+        sys.exit("no cases selected")
+
+    sides: dict[str, list[dict | None] | None] = {}
+    seconds: dict[str, float] = {}
+    runners = {"bare": lambda: run_bare(cases, a.model, a.threads),
+               "llmos_required": lambda: run_llmos(cases, a.model, "required"),
+               "llmos_auto": lambda: run_llmos(cases, a.model, "auto")}
+    for side, run in runners.items():
+        t0 = time.perf_counter()
+        sides[side] = run()
+        seconds[side] = round(time.perf_counter() - t0, 1)
+
+    acc = {side: _accuracy(cases, calls) if calls else None for side, calls in sides.items()}
+    auto = sides["llmos_auto"]
+    result = {"model": a.model, "split": a.split, "n": len(cases),
+              "n_dev": sum(c["split"] == "dev" for c in cases),
+              "n_heldout": sum(c["split"] == "heldout" for c in cases)}
+    for side in runners:
+        for part, suffix in (("all", ""), ("dev", "_dev"), ("heldout", "_heldout")):
+            value = acc[side][part] if acc[side] else None
+            result[f"{side}_accuracy{suffix}"] = None if value is None else round(value, 4)
+    result["llmos_auto_call_rate"] = None if auto is None else round(sum(c is not None for c in auto) / len(auto), 4)
+    result.update({f"seconds_{side}": s for side, s in seconds.items()})
+    if a.dump:
+        with open(a.dump, "w") as f:
+            for k, case in enumerate(cases):
+                row = {"id": case["id"], "split": case["split"]}
+                for side, calls in sides.items():
+                    if calls is not None:
+                        ok, why = score(calls[k], case["tool"], case["expected"])
+                        row[side] = {"call": calls[k], "ok": ok, "why": why}
+                f.write(json.dumps(row) + "\n")
+
+    def fmt(side: str) -> str:
+        if acc[side] is None:
+            return "not measured"
+        parts = [f"{acc[side][p]:.3f}" if acc[side][p] is not None else "-" for p in ("all", *SPLITS)]
+        return f"{parts[0]}  (dev {parts[1]}, heldout {parts[2]})  {seconds[side]:.0f}s"
+
+    lines = [f"model {a.model}: {len(cases)} cases ({result['n_dev']} dev, {result['n_heldout']} heldout)",
+             f"  bare model + JSON-schema grammar: {fmt('bare')}",
+             f"  llmos, tool choice required:     {fmt('llmos_required')}",
+             f"  llmos, tool choice auto:         {fmt('llmos_auto')}"]
+    if auto is not None:
+        lines.append(f"  auto call rate {result['llmos_auto_call_rate']:.2f}")
+    if acc["bare"] and acc["llmos_required"]:
+        lines.append(f"  required - bare: {acc['llmos_required']['all'] - acc['bare']['all']:+.3f} (goal >= +0.10)")
+    report(result, a.json, lines)
+
+
+if __name__ == "__main__":
+    main()
