@@ -28,7 +28,7 @@ def run_llmos(cases: list[dict], model: str, tool_choice: str, *, batch: int = 8
                 tool = case["tool"]
                 k.tools.add(Tool.from_schema(tool, lambda args: {"ok": True}, app="bench"))
                 p = k.spawn(task=case["question"], caps=CapSet.parse([f"tool.call:{tool['name']}"]),
-                            max_steps=1, max_tokens=400, tool_choice=tool_choice, app="bench")
+                            max_steps=1, max_tokens=224, timeout=3600, tool_choice=tool_choice, app="bench")
                 pids[p.pid] = i
             firsts: dict[int, dict] = {}
 
