@@ -194,7 +194,8 @@ def test_sixteen_processes_at_once_on_two_slots(home, smollm):
         assert all(p.state == "exited" for p in procs), [(p.pid, p.state, p.exit_reason) for p in procs]
         assert not [s for s in steps if s.type == "error"]
         actions = [s.call for s in steps if s.type == "action"]
-        assert actions and all(c in ("tool.call", "reply", "exit") or c.startswith("sys.") for c in actions)
+        # a granted syscall, the granted tool by its own name, or an answer
+        assert actions and all(c in ("calculator", "reply") or c.startswith("sys.") for c in actions)
         s = k.scheduler
         assert s.swaps_out > 0 and s.swaps_in > 0  # 16 processes, 2 slots
         assert peak[0] >= 8  # most of them were in the scheduler at the same time
