@@ -266,17 +266,23 @@ class SlotEngine:
         """One generation alone on `slot`, on the calling thread (benchmarks, tests). The kernel
         never calls this: its generations go through the scheduler."""
         with self.lock:
-            seq = self.open_seq(prompt, sampling, slot=slot, on_text=on_text)
-            try:
-                while not seq.done:
-                    if check is not None:
-                        check()
-                    self.step([seq])
-            finally:
-                seq.close()
-        if seq.error is not None:
-            raise seq.error
-        return seq.result()
+            return generate_alone(self, prompt, sampling, on_text=on_text, check=check, slot=slot)
+
+
+def generate_alone(engine, prompt: str | list[int], sampling: Sampling, *, on_text: OnText | None = None,
+                   check: Callable[[], None] | None = None, slot: int = 0) -> Generation:
+    """Drive one sequence of any step engine to its end on the calling thread."""
+    seq = engine.open_seq(prompt, sampling, slot=slot, on_text=on_text)
+    try:
+        while not seq.done:
+            if check is not None:
+                check()
+            engine.step([seq])
+    finally:
+        seq.close()
+    if seq.error is not None:
+        raise seq.error
+    return seq.result()
 
 
 class DecodeThread:

@@ -20,7 +20,7 @@ import queue
 import threading
 
 from ..base import DriverError, Generation, ModelInfo, OnText, Sampling, StopScanner
-from ..engine import decode_thread
+from ..engine import decode_thread, generate_alone
 from ..errno import Errno
 from .http import Endpoint, NotOffered
 from .tokens import Tokens, probe
@@ -276,17 +276,7 @@ class OpenAIDriver:
     def generate(self, prompt: str | list[int], sampling: Sampling, *, on_text: OnText | None = None,
                  check=None, slot: int = 0) -> Generation:
         """One generation on the calling thread (benchmarks, tests); the kernel uses the scheduler."""
-        seq = self.open_seq(prompt, sampling, slot=slot, on_text=on_text)
-        try:
-            while not seq.done:
-                if check is not None:
-                    check()
-                self.step([seq])
-        finally:
-            seq.close()
-        if seq.error is not None:
-            raise seq.error
-        return seq.result()
+        return generate_alone(self, prompt, sampling, on_text=on_text, check=check, slot=slot)
 
     def close(self) -> None:
         self.ep.close()
