@@ -37,8 +37,12 @@ class GenResult(Result):
 
 
 def _generate(ctx: CallContext, prompt: str | list[int], sampling: Sampling) -> GenResult:
-    # Through the kernel: on this thread alone, or batched by the scheduler while it runs
-    # (the shell's calls at interactive priority).
+    # Through the kernel: batched by the scheduler (the shell's calls at interactive priority).
+    if ctx.one_shot:
+        # An independent job of a batch waits its turn behind the others: its time limit would
+        # count the queue, not its work (seen: 77 of 80 `llmos batch` lines ETIMEDOUT on a busy
+        # machine). Cancellation still ends it.
+        ctx.deadline = float("inf")
     gen = ctx.services.generate(ctx.pid, prompt, sampling, on_text=ctx.emit, check=ctx.check, key=("llm", ctx.pid),
                                 priority=ctx.priority, one_shot=ctx.one_shot)
     ctx.usage.tokens_in += gen.tokens_in

@@ -150,3 +150,22 @@ def test_an_overlong_action_is_an_observation_not_the_end(home):
         steps = list(k.run(p.pid))
         assert [s.errno for s in steps if s.type == "observation"] == ["EFBIG"]
         assert steps[-1].type == "reply" and k.procs.get(p.pid).exit_status == 0
+
+
+def test_a_batch_line_is_not_timed_out_by_its_wait_in_the_queue(kernel, scripted):
+    """`llmos batch` lines are llm.* calls; on a busy machine 77 of 80 ended ETIMEDOUT because the
+    call's time limit counted the time spent queued behind the other lines."""
+    from dataclasses import replace
+
+    from llmos.syscalls.dispatch import Dispatcher
+    from llmos.syscalls.table import TABLE
+
+    d = Dispatcher({**TABLE, "llm.complete": replace(TABLE["llm.complete"], timeout=0.0)}, None)
+    scripted.queue("done")
+    ctx = kernel.context()
+    ctx.one_shot = True  # what llmos batch sets
+    assert d.dispatch(ctx, "llm.complete", {"prompt": "x", "max_tokens": 4}).text == "done"
+    scripted.queue("late")
+    with pytest.raises(SyscallError) as e:  # any other call keeps its limit
+        d.dispatch(kernel.context(), "llm.complete", {"prompt": "y", "max_tokens": 4})
+    assert e.value.code == Errno.ETIMEDOUT
