@@ -11,7 +11,7 @@ Goal on the default model: llmos_required_accuracy >= bare_accuracy + 0.10, call
 Every 4th case is held out from tuning; accuracies are printed for dev and heldout apart.
 
     python bench/toolcall.py [--model default|gemma-3-270m] [--split dev|heldout|all] [--limit N]
-                             [--threads N] [--dump FILE.jsonl] [--json]
+                             [--threads N] [--sides bare,llmos_required,llmos_auto] [--dump FILE.jsonl] [--json]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from toolcall_score import SPLITS, load_cases, score
 
 SYSTEM = ("You can call the function below. Answer the user by calling it: reply with only the JSON "
           "object of its arguments.\n\nFunction:\n{tool}")
+SIDES = ("bare", "llmos_required", "llmos_auto")
 MAX_TOKENS = 192  # over twice the longest expected arguments (87 tokens); a longer output ran away
 
 
@@ -39,7 +40,7 @@ def _progress(total: int, what: str):
 
 
 def run_bare(cases: list[dict], model: str, threads: int | None = None) -> list[dict | None]:
-    """One call per case ({"name", "arguments"}), or None where the output is not JSON (cut off)."""
+    """One call per case: {"name", "arguments"} (the grammar makes every output a call of the tool)."""
     from llama_cpp import Llama, LlamaGrammar
     from llmos.drivers.llama_cpp import cpu_threads
     from llmos.drivers.models import ModelStore
@@ -65,10 +66,12 @@ def run_bare(cases: list[dict], model: str, threads: int | None = None) -> list[
             grammar = LlamaGrammar.from_json_schema(json.dumps(tool["parameters"]), verbose=False)
             out = llm.create_chat_completion(messages, grammar=grammar, temperature=0.0, top_k=1,
                                              repeat_penalty=1.0, max_tokens=MAX_TOKENS)
+            text = out["choices"][0]["message"]["content"]
             try:
-                calls.append({"name": tool["name"], "arguments": json.loads(out["choices"][0]["message"]["content"])})
-            except ValueError:
-                calls.append(None)
+                args = json.loads(text)
+            except ValueError:  # cut off at MAX_TOKENS: kept as text (--dump shows it), scored wrong
+                args = text
+            calls.append({"name": tool["name"], "arguments": args})
             advance()
     finally:
         bar.stop()
@@ -108,8 +111,13 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="llama.cpp threads for the bare side (default: all cores; on cores shared with "
                         "other work, 1 is far faster)")
+    p.add_argument("--sides", default=",".join(SIDES),
+                   help="comma-separated sides to run (default: all three); the others' keys are null")
     p.add_argument("--dump", default=None, help="write every case's call and verdict to this JSONL file")
     a = p.parse_args()
+    chosen = a.sides.split(",")
+    if not chosen or set(chosen) - set(SIDES):
+        p.error(f"--sides takes a comma-separated subset of {','.join(SIDES)}")
     cases = load_cases(a.split)[: a.limit]
     if not cases:
         sys.exit("no cases selected")
@@ -120,6 +128,9 @@ def main() -> None:
                "llmos_required": lambda: run_llmos(cases, a.model, "required"),
                "llmos_auto": lambda: run_llmos(cases, a.model, "auto")}
     for side, run in runners.items():
+        if side not in chosen:
+            sides[side] = None
+            continue
         t0 = time.perf_counter()
         sides[side] = run()
         seconds[side] = round(time.perf_counter() - t0, 1)
@@ -134,7 +145,7 @@ def main() -> None:
             value = acc[side][part] if acc[side] else None
             result[f"{side}_accuracy{suffix}"] = None if value is None else round(value, 4)
     result["llmos_auto_call_rate"] = None if auto is None else round(sum(c is not None for c in auto) / len(auto), 4)
-    result.update({f"seconds_{side}": s for side, s in seconds.items()})
+    result.update({f"seconds_{side}": seconds.get(side) for side in SIDES})
     if a.dump:
         with open(a.dump, "w") as f:
             for k, case in enumerate(cases):
