@@ -53,9 +53,8 @@ def same_weights(make):
     drivers/llama_cpp/lib.py:extra_bufts), so both sides run the same matmul kernels and the
     high-level class, which does not expose that setting, survives multi-token decodes on AMX hosts."""
     import llama_cpp.llama_cpp as raw
-    from llmos.drivers.llama_cpp import extra_bufts, lib
+    from llmos.drivers.llama_cpp import extra_bufts
 
-    lib()  # extra_bufts asks the loaded library; a driver built first would have loaded it
     default = raw.llama_model_default_params
 
     def params():
