@@ -166,3 +166,26 @@ def test_a_batch_line_is_not_timed_out_by_its_wait_in_the_queue(kernel, scripted
     with pytest.raises(SyscallError) as e:  # any other call keeps its limit
         d.dispatch(kernel.context(), "llm.complete", {"prompt": "y", "max_tokens": 4})
     assert e.value.code == Errno.ETIMEDOUT
+
+
+def test_a_driver_bug_fails_the_call_instead_of_hanging_it(home):
+    """Found by the reliability suite: _place caught only DriverError, so any other exception
+    from open_seq left the request in neither queue and its caller waiting for ever."""
+    import threading
+
+    class BuggyDriver(ScriptedDriver):
+        def open_seq(self, *a, **kw):
+            raise RuntimeError("driver bug")
+
+    got = []
+    with Kernel.boot(driver=BuggyDriver(default="hi")) as k:
+        def call():
+            try:
+                k.call("llm.complete", {"prompt": "hi"})
+            except SyscallError as e:
+                got.append(e.code)
+
+        t = threading.Thread(target=call, daemon=True)
+        t.start()
+        t.join(60)
+        assert not t.is_alive() and got == [Errno.EIO]

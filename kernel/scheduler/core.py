@@ -310,8 +310,8 @@ class Scheduler:
                     self._restore(slot, img)
                     self.swap.drop(("req", r.id))
                 self.d.attach(r.seq, slot)
-        except DriverError as exc:
-            self._fail(r, exc)
+        except Exception as exc:  # a driver bug must fail this request, not leave its caller waiting
+            self._fail(r, exc if isinstance(exc, DriverError) else DriverError(Errno.EIO, f"driver: {exc!r}"))
             return
         self.owner[slot] = r.key
         self.running[slot] = r
