@@ -208,6 +208,12 @@ class Loop:
                 continue
             if not action.is_call:
                 yield Step(StepType.ACTION, pid, spent.steps, call="reply", args={"text": action.text})
+                if gen.finish_reason == "length" and gen.tokens_out >= left:
+                    # The quota, not the model, ended this reply: say so; the partial reply is kept.
+                    yield self.end(ProcState.EXITED, ExitStatus.QUOTA,
+                                   f"EDQUOT: token quota of {q.tokens} spent mid-reply", StepType.EXIT,
+                                   errno="EDQUOT", reply=action.text)
+                    return
                 yield self.end(ProcState.EXITED, ExitStatus.OK, "replied", StepType.REPLY, reply=action.text)
                 return
             call, args = action.name, action.arguments

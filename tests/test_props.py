@@ -178,9 +178,7 @@ def _canonical(value, schema: dict) -> str:
         for alt in schema["anyOf"]:
             if jsonschema.Draft202012Validator(alt).is_valid(value):
                 return _canonical(value, alt)
-    if "enum" in schema:
-        return json.dumps(value)  # the grammar spells enum members as json.dumps does
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False)  # the grammar spells non-ASCII (enum members too) raw
 
 
 def _edges(schema: dict):

@@ -115,7 +115,7 @@ def test_every_decode_runs_on_one_thread(smollm, gemma, monkeypatch):
 
     from llmos.drivers import llama_cpp
 
-    L, seen = llama_cpp._L, set()
+    L, seen = llama_cpp.lib(), set()
     real = L.llama_decode
 
     def recording(ctx, batch):
