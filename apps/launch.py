@@ -1,24 +1,38 @@
-"""Starting an app as a process: manifest ∩ grants, never more."""
+"""Starting an app as a process: manifest ∩ grants, never more; the user's consent first.
+
+Only built-in apps carry default grants. A third-party app gets what a person granted: the
+answer to its grant question (asked on a terminal on its first install or run), `--grant CAP`
+or `--grant-all`; without any of those it runs with nothing. Every grant is a root syscall
+(sys.grant), so the journal shows it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..kernel.process import ExitStatus, Process, ProcState
-from ..syscalls.caps import CapSet
+from ..syscalls.caps import Capability, CapSet
 from ..syscalls.errno import Errno, SyscallError
 from .registry import find, install_tools
 from .sdk import App
+
+CODE_STEPS = 256  # a code app's default budget of syscalls (each one is a step)
+
+# (app, the capabilities it asks for) -> the ones the person grants
+Ask = Callable[[App, list[str]], list[str]]
 
 
 def capabilities(kernel, app: App, grants: list[str] | None = None) -> CapSet:
     """What a process of `app` may do: its manifest intersected with the user's grants.
 
     `grants` given (e.g. `llmos run --grant`) are exactly this run's grants; otherwise the stored
-    grants apply, and an app used for the first time gets its manifest's default grants.
+    grants apply. A built-in app used for the first time gets its manifest's default grants; a
+    third-party app nobody was asked about gets nothing.
     """
     if grants is None:
         grants = kernel.grants.get(app.name)
         if grants is None:
-            grants = kernel.grants.grant(app.name, app.manifest.default_grants) if app.manifest.default_grants else []
+            grants = record(kernel, app, app.manifest.default_grants) if app.builtin else []
     try:
         granted = CapSet.parse(grants)
     except ValueError as exc:
@@ -26,27 +40,95 @@ def capabilities(kernel, app: App, grants: list[str] | None = None) -> CapSet:
     return CapSet.parse(app.manifest.capabilities).intersect(granted)
 
 
+def requested(app: App, caps: list[str]) -> list[str]:
+    """`caps` checked against what `app` asks for: EINVAL for a malformed one, EACCES for one
+    it does not ask for."""
+    asked = CapSet.parse(app.manifest.capabilities)
+    beyond = []
+    for c in caps:
+        try:
+            cap = Capability.parse(c)
+        except ValueError as exc:
+            raise SyscallError(Errno.EINVAL, f"{exc}; capabilities are lower case, e.g. fs.read") from None
+        if not asked.covers(cap):
+            beyond.append(c)
+    if beyond:
+        raise SyscallError(Errno.EACCES, f"{app.name} does not ask for {', '.join(beyond)}; it asks for "
+                                         f"{', '.join(app.manifest.capabilities) or 'nothing'}")
+    return list(caps)
+
+
+def record(kernel, app: App, caps: list[str]) -> list[str]:
+    """Store grants through the root-only syscall (journaled); the app's grants now."""
+    return kernel.call("sys.grant", {"app": app.name, "caps": list(caps)}).granted
+
+
+def consent(kernel, app: App, *, grant: list[str] | None = None, grant_all: bool = False,
+            ask: Ask | None = None) -> list[str] | None:
+    """Settle `app`'s grants before it first runs; None when the user was asked before and
+    nothing new is granted. --grant-all / --grant CAP decide; else `ask` (a terminal); else the
+    built-in defaults, or for a third-party app nothing (recorded as the answer)."""
+    asked_before = kernel.grants.get(app.name) is not None
+    if grant_all:
+        return record(kernel, app, app.manifest.capabilities)
+    if grant:
+        return record(kernel, app, requested(app, grant))
+    if asked_before:
+        return None
+    if app.builtin:
+        return record(kernel, app, app.manifest.default_grants)
+    if ask is not None and app.manifest.capabilities:
+        return record(kernel, app, requested(app, ask(app, list(app.manifest.capabilities))))
+    return record(kernel, app, [])
+
+
 def launch(kernel, app_name: str, task: str, *, grants: list[str] | None = None, **quotas) -> Process:
     install_tools(kernel)
     app = find(kernel.home, app_name)
     caps = capabilities(kernel, app, grants)
     m = app.manifest
-    quotas.setdefault("max_steps", m.max_steps)
+    quotas.setdefault("max_steps", m.max_steps or (CODE_STEPS if m.kind == "code" else None))
     quotas.setdefault("max_tokens", m.max_tokens)
+    if quotas.get("workspace") is None and m.workspace == "shared":
+        quotas["workspace"] = kernel.workspace
     return kernel.spawn(task=task, caps=caps, app=app.name, **quotas)
 
 
 def run_code_app(kernel, app: App, proc: Process) -> tuple[int, str]:
-    """Run a code app's main(sys, task) as process `proc`; (exit status, reply or reason)."""
+    """Run a code app's main(sys, task) as process `proc`; (exit status, reply or reason).
+
+    It draws on the process's one budget: each syscall is a step, and tokens, bytes and wall
+    time are charged where every call passes; a kill reaches it at its next syscall (EINTR)."""
+    budget = kernel.budget(proc.pid)
+    budget.calls_are_steps = True
+    budget.start()
     kernel.procs.set_state(proc.pid, ProcState.RUNNING)
     try:
-        reply = app.main(kernel.process_sys(proc.pid), proc.task)
-    except SyscallError as err:
-        kernel.procs.finish(proc.pid, ProcState.EXITED, err.code.exit_code, f"{err.code}: {err.message}")
-        return err.code.exit_code, f"{err.code}: {err.message}"
-    except Exception as exc:  # the app's bug, reported in one line
-        kernel.procs.finish(proc.pid, ProcState.EXITED, ExitStatus.FAILED, f"app crashed: {type(exc).__name__}: {exc}")
-        return 1, f"app crashed: {type(exc).__name__}: {exc}"
-    text = "" if reply is None else str(reply)
-    kernel.procs.finish(proc.pid, ProcState.EXITED, ExitStatus.OK, "returned", reply=text)
-    return 0, text
+        try:
+            reply = app.main(kernel.process_sys(proc.pid), proc.task)
+        except SyscallError as err:
+            return _ended(kernel, proc.pid, err)
+        except Exception as exc:  # the app's bug, reported in one line
+            why = f"app crashed: {type(exc).__name__}: {exc}"
+            kernel.procs.finish(proc.pid, ProcState.EXITED, ExitStatus.FAILED, why)
+            return 1, why
+        try:  # an app that swallowed its EINTR still ends killed
+            budget.check_kill()
+        except SyscallError as err:
+            return _ended(kernel, proc.pid, err)
+        text = "" if reply is None else str(reply)
+        kernel.procs.finish(proc.pid, ProcState.EXITED, ExitStatus.OK, "returned", reply=text)
+        return 0, text
+    finally:
+        kernel.forget_budget(proc.pid)
+        kernel.router.forget(proc.pid)
+
+
+def _ended(kernel, pid: int, err: SyscallError) -> tuple[int, str]:
+    why = f"{err.code}: {err.message}"
+    if err.code == Errno.EINTR:
+        kernel.procs.finish(pid, ProcState.KILLED, ExitStatus.INTERRUPTED, f"killed (EINTR): {err.message}")
+        return ExitStatus.INTERRUPTED, why
+    status = ExitStatus.QUOTA if err.code == Errno.EDQUOT else err.code.exit_code
+    kernel.procs.finish(pid, ProcState.EXITED, status, why)
+    return status, why

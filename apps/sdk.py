@@ -24,8 +24,12 @@ class Manifest(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,39}$")
     description: str = Field(min_length=1, max_length=200)
     capabilities: list[str] = Field(default_factory=list, description="what the app asks for")
-    default_grants: list[str] = Field(default_factory=list, description="granted on first use (built-in apps)")
+    default_grants: list[str] = Field(default_factory=list,
+                                      description="granted on first use; honoured for built-in apps only")
     kind: Literal["agent", "code"] = "agent"
+    version: str | None = Field(None, max_length=40, description="default: its package's version")
+    workspace: Literal["own", "shared"] = Field(
+        "own", description="own: a fresh folder per run; shared: the user's workspace")
     max_steps: int | None = Field(None, ge=1, le=1000)
     max_tokens: int | None = Field(None, ge=1)
 
@@ -45,6 +49,8 @@ class App:
         self.manifest = manifest if isinstance(manifest, Manifest) else Manifest.model_validate(manifest)
         self.main = main
         self.tools = list(tools or [])
+        # Set by the registry when it finds the app: where it came from and whether it is built in.
+        self.source, self.dist, self.version, self.builtin = "", None, self.manifest.version or "0", False
         if self.manifest.kind == "code" and main is None:
             raise ValueError(f"code app {self.manifest.name} needs a main(sys, task)")
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from ..drivers.base import Driver, DriverError, Generation, Sampling
 from ..drivers.models import ModelStore, Progress
 from ..drivers.plugins import collect
+from ..syscalls.budget import Budget
 from ..syscalls.caps import ROOT, CapSet
 from ..syscalls.context import CallContext, Limits
 from ..syscalls.dispatch import Dispatcher, JournalEntry
@@ -57,6 +58,7 @@ class Kernel:
         self.dispatcher = Dispatcher(TABLE, self._journal_write)
         self.procs = ProcessTable(store, home)
         self.grants = Grants(store)
+        self._budgets: dict[int, Budget] = {}  # live processes' budgets, shared by every call they make
         self.recovered = self.procs.recover()  # processes a crashed kernel left running
         self.workspace = (workspace or home / "workspace").resolve()
         self.workspace.mkdir(parents=True, exist_ok=True)
@@ -147,6 +149,8 @@ class Kernel:
             "model": self.model_spec,
             "model_loaded": self._driver is not None,
             "data_dir": str(self.home),
+            # a process's context window in tokens: the loaded model's, else the one it will get
+            "window": self._driver.n_ctx() if self._driver is not None else self.settings.slot_ctx,
         }
 
     def generate(self, pid: int, prompt: list[int] | str, sampling: Sampling, *,
@@ -170,7 +174,32 @@ class Kernel:
                           caps=caps, limits=limits or self.limits, stream=stream)
         if cancel is not None:
             ctx.cancel = cancel
+        ctx.budget = self.budget(pid)
         return ctx
+
+    def budget(self, pid: int) -> Budget | None:
+        """Process `pid`'s one budget (None for root, or a pid not in the table), chained to its
+        parent's so that what it spends is charged up the tree."""
+        if pid == 0:
+            return None
+        with Budget.LOCK:
+            b = self._budgets.get(pid)
+            if b is None:
+                try:
+                    p = self.procs.get(pid)
+                except SyscallError:
+                    return None
+                b = Budget(pid, p.quotas, p.spent, parent=self.budget(p.parent) if p.parent else None,
+                           save=self.procs.save_spent, killed=self.procs.kill_requested)
+                self._budgets[pid] = b
+            return b
+
+    def forget_budget(self, pid: int) -> None:
+        """A process ended: its budget is saved and dropped (a later charge reads it back)."""
+        with Budget.LOCK:
+            b = self._budgets.pop(pid, None)
+            if b is not None:
+                b.save()
 
     def call(self, name: str, args: dict | None = None, *, stream: Callable[[str], None] | None = None,
              ctx: CallContext | None = None) -> BaseModel:
@@ -190,6 +219,9 @@ class Kernel:
         for name, value in (("steps", max_steps), ("tokens", max_tokens), ("seconds", timeout), ("bytes", max_bytes)):
             if value is not None:
                 setattr(q, name, value)
+        parent_budget = self.budget(parent) if parent else None
+        if parent_budget is not None:  # a child's budget is carved out of what its parent has left
+            q = parent_budget.carve(q)
         return self.procs.spawn(app=app, task=task, caps=caps, quotas=q, parent=parent, workspace=workspace,
                                 priority=priority, tool_choice=tool_choice)
 
@@ -207,6 +239,7 @@ class Kernel:
             yield from run(self, pid, **kw)
         finally:
             self.router.forget(pid)  # its KV is of no more use
+            self.forget_budget(pid)
 
     def run_many(self, pids: list[int], *, on_step: Callable | None = None, **kw) -> list[Process]:
         """Run processes at once, each loop in its own thread, the scheduler batching their

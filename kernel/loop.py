@@ -31,7 +31,7 @@ OBSERVATION_CHARS = 1500  # what the model sees of a result
 # Not offered to the model as functions even when granted: it is the model (llm.*), the table
 # itself is long (sys.syscalls), and tools are offered by their own names (tool.call is how the
 # kernel runs them); code apps may still call these.
-NOT_FOR_THE_MODEL = ("llm.", "sys.syscalls", "tool.call")
+NOT_FOR_THE_MODEL = ("llm.", "sys.syscalls", "sys.grant", "sys.revoke", "tool.call")
 REPEATS = 3  # the same failing call this many times ends the process
 # An action may take at most this share of the window; the grammar's bound on an action's
 # length (every string and array capped) is in characters, far above its tokens, and must not
@@ -104,24 +104,28 @@ class Loop:
     def __init__(self, kernel, proc: Process, temperature: float, seed: int | None):
         self.k, self.proc, self.pid = kernel, proc, proc.pid
         self.temperature, self.seed = temperature, seed
-        self.spent, self.q = proc.spent, proc.quotas
-        self.t0 = time.monotonic() - self.spent.seconds
+        # The process's one budget, shared with every syscall it makes and charged up its tree.
+        self.budget = kernel.budget(proc.pid)
+        self.budget.start()
+        self.spent, self.q = self.budget.spent, self.budget.quotas
         self._last_poll = 0.0
 
     def check(self) -> None:
-        """Between tokens: a kill raises Killed, a spent wall-time quota EDQUOT."""
+        """Between tokens: a kill (its own or an ancestor's) raises Killed, a spent wall-time
+        quota EDQUOT."""
         now = time.monotonic()
         if now - self._last_poll > 0.2:
             self._last_poll = now
-            if self.k.procs.kill_requested(self.pid):
-                raise Killed()
-        if now - self.t0 > self.q.seconds:
+            try:
+                self.budget.check_kill()
+            except SyscallError:
+                raise Killed() from None
+        if self.budget.left().seconds < 0:
             raise SyscallError(Errno.EDQUOT, f"wall-time quota of {self.q.seconds:g}s spent")
 
     def end(self, state: ProcState, status: int, reason: str, step_type: StepType, errno: str | None = None,
             reply: str | None = None) -> Step:
-        self.spent.seconds = round(time.monotonic() - self.t0, 3)
-        self.k.procs.save_spent(self.pid, self.spent)
+        self.budget.save()
         self.k.procs.finish(self.pid, state, status, reason, reply=reply)
         return Step(step_type, self.pid, self.spent.steps, status=int(status), reason=reason, errno=errno,
                     text=reply if step_type == StepType.REPLY else None)
@@ -169,10 +173,11 @@ class Loop:
             except (Killed, SyscallError) as exc:
                 yield self.stopped(exc)
                 return
-            if spent.steps >= q.steps:
+            budget_left = self.budget.left()  # its own, or less where an ancestor has less
+            if budget_left.steps <= 0:
                 yield self.stopped(SyscallError(Errno.EDQUOT, f"step quota of {q.steps} spent"))
                 return
-            left = q.tokens - spent.tokens
+            left = budget_left.tokens
             if left <= 0:
                 yield self.stopped(SyscallError(Errno.EDQUOT, f"token quota of {q.tokens} spent"))
                 return
@@ -189,11 +194,8 @@ class Loop:
             except (Killed, SyscallError, DriverError) as exc:
                 yield self.stopped(exc)
                 return
-            spent.steps += 1
-            spent.tokens += gen.tokens_out
-            spent.seconds = round(time.monotonic() - self.t0, 3)
+            self.budget.charge(steps=1, tokens=gen.tokens_out)  # charged up the tree, and saved
             memory.append(pid, "assistant", gen.text, kind="action", tokens=gen.tokens_out)  # committed before acting
-            procs.save_spent(pid, spent)
             try:
                 action = parse_action(gen.text)
             except ValueError:
@@ -228,8 +230,7 @@ class Loop:
                 yield Step(StepType.OBSERVATION, pid, spent.steps, call=call, ok=False, errno=str(Errno.EAGAIN), message=obs)
                 continue
             previous = (call, args)
-            ctx = k.context(pid=pid, caps=self.proc.capset, workspace=self.proc.workspace)
-            ctx.bytes_left = q.bytes - spent.bytes
+            ctx = k.context(pid=pid, caps=self.proc.capset, workspace=self.proc.workspace)  # carries the budget
             name, raw = (("tool.call", {"name": call, "args": args}) if call in tool_names else (call, args))
             try:
                 result = k.dispatcher.dispatch(ctx, name, raw).model_dump(mode="json")
@@ -241,10 +242,11 @@ class Loop:
                 obs_text = f"{err.code}: {err.message}"
                 step = Step(StepType.OBSERVATION, pid, spent.steps, call=call, ok=False, errno=str(err.code),
                             message=err.message)
-                if err.code == Errno.EDQUOT:
+                if err.code == Errno.EDQUOT:  # a budget (its own or an ancestor's) is spent
                     self.observe(obs_text)
                     yield step
-                    yield self.stopped(SyscallError(Errno.EDQUOT, f"write quota of {q.bytes} bytes spent"))
+                    why = f"write quota of {q.bytes} bytes spent" if "write quota" in err.message else err.message
+                    yield self.stopped(SyscallError(Errno.EDQUOT, why))
                     return
                 key = render_call(call, args)
                 failures[key] = failures.get(key, 0) + 1
@@ -254,12 +256,11 @@ class Loop:
                     yield self.stopped(SyscallError(Errno.EAGAIN, f"the model made the same failing call {REPEATS} "
                                                                   f"times ({call}: {err.code})"))
                     return
-            spent.bytes += ctx.usage.bytes_written
             if len(obs_text) > OBSERVATION_CHARS:
                 obs_text = obs_text[:OBSERVATION_CHARS] + f"... ({len(obs_text) - OBSERVATION_CHARS} more characters)"
             self.observe(obs_text)
-            procs.save_spent(pid, spent)
+            self.budget.save()
             yield step
-            if spent.bytes >= q.bytes:
+            if self.budget.left().bytes <= 0:
                 yield self.stopped(SyscallError(Errno.EDQUOT, f"write quota of {q.bytes} bytes spent"))
                 return

@@ -158,6 +158,13 @@ def m005_tool_choice(db: sqlite_utils.Database) -> None:
     db["processes"].add_column("tool_choice", str)
 
 
+@migration
+def m006_app_consent(db: sqlite_utils.Database) -> None:
+    """When the user answered an app's grant question (an answer of "none" grants nothing but
+    is still an answer: the app is not asked again)."""
+    db["consent"].create({"app": str, "answered": float}, pk="app")
+
+
 # SQLite's primary result codes for a file that cannot be used, whatever the query
 _FAILURES = {
     11: (Errno.EIO, "the database {path} is damaged ({what}); move it aside (llmos starts a fresh one) or restore a copy"),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..drivers.base import Driver, Generation, Sampling
+from .budget import Budget
 from .caps import ROOT, CapSet
 from .errno import Errno, SyscallError
 
@@ -22,12 +23,13 @@ class Services(Protocol):
 
     `procs` is the process table (get, list, is_descendant, request_kill, finish, send, recv)
     and `memory` the memory manager (remember, search, forget, core_get, core_set, stat);
-    `tools` the kernel's ToolRegistry."""
+    `tools` the kernel's ToolRegistry; `grants` the user's grants per app."""
 
     table: dict
     procs: Any
     memory: Any
     tools: Any  # the ToolRegistry (syscalls/tool.py)
+    grants: Any  # the user's grants per app (get, grant, revoke): sys.grant, sys.revoke
 
     def driver(self) -> Driver: ...
 
@@ -71,13 +73,21 @@ class CallContext:
     deadline: float = float("inf")
     usage: Usage = field(default_factory=Usage)
     bytes_left: float = float("inf")  # the process's write quota still unspent
+    tokens_left: float = float("inf")  # the tokens its budget still allows llm.* to generate
+    budget: Budget | None = None  # the process's one budget (None: root, or no process)
     priority: int | None = None  # llm.* generations' scheduling priority (None: the caller's own)
     one_shot: bool = False  # llm.* builds on nobody's KV (independent jobs: llmos batch)
+    _polled: float = 0.0
 
     def check(self) -> None:
         """Raise EINTR if the call was cancelled, ETIMEDOUT if it ran past its deadline."""
         if self.cancel.is_set():
             raise SyscallError(Errno.EINTR, "cancelled")
+        if self.budget is not None:
+            now = time.monotonic()
+            if now - self._polled > 0.2:  # a kill reaches a long call too, between tokens
+                self._polled = now
+                self.budget.check_kill()
         if time.monotonic() > self.deadline:
             raise SyscallError(Errno.ETIMEDOUT, "ran past its time limit; ask for less work")
 

@@ -110,6 +110,14 @@ class Dispatcher:
         if not ctx.caps.allows(spec.capability, scope):
             what = spec.name + (f" on {scope!r}" if scope is not None else "")
             raise SyscallError(Errno.EACCES, f"{what} is not granted to this process; granted: {ctx.caps}")
+        budget = ctx.budget  # quota: the process's one budget (a kill is EINTR here)
+        if budget is not None:
+            if budget.calls_are_steps:
+                budget.charge(steps=1)
+            budget.check()
+            left = budget.left()
+            ctx.bytes_left, ctx.tokens_left = min(ctx.bytes_left, left.bytes), min(ctx.tokens_left, left.tokens)
+            before = (ctx.usage.tokens_out, ctx.usage.bytes_written)
         ctx.deadline = time.monotonic() + spec.timeout
         try:  # run
             result = spec.handler(ctx, args)
@@ -123,6 +131,9 @@ class Dispatcher:
             raise from_oserror(exc, name) from None
         except Exception as exc:  # a handler bug must not escape as a traceback
             raise SyscallError(Errno.EIO, f"{name} failed inside the kernel: {type(exc).__name__}: {exc}") from None
+        finally:  # what it spent, failed or not, is charged to the process and its ancestors
+            if budget is not None:
+                budget.charge(tokens=ctx.usage.tokens_out - before[0], bytes=ctx.usage.bytes_written - before[1])
         if not isinstance(result, spec.result):  # check
             raise SyscallError(Errno.EIO, f"{name} returned {type(result).__name__}, not {spec.result.__name__}")
         return result

@@ -20,7 +20,9 @@ class SamplingArgs(SamplingParams, Args):
     def sampling(self, ctx: CallContext) -> Sampling:
         if self.max_tokens > ctx.limits.max_tokens:
             raise SyscallError(Errno.EINVAL, f"max_tokens {self.max_tokens} is over this process's limit of {ctx.limits.max_tokens}")
-        return Sampling(**self.model_dump(include=set(SamplingParams.model_fields)))
+        sampling = Sampling(**self.model_dump(include=set(SamplingParams.model_fields)))
+        sampling.max_tokens = max(1, min(sampling.max_tokens, int(min(ctx.tokens_left, 1 << 30))))  # the budget's
+        return sampling
 
 
 class ToolCall(Result):

@@ -10,8 +10,9 @@ from __future__ import annotations
 from enum import IntEnum, StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from .budget import Quotas, Spent
 from .caps import CapSet
 from .context import CallContext
 from .errno import Errno, SyscallError
@@ -37,20 +38,6 @@ class ExitStatus(IntEnum):
     QUOTA = 122  # a budget is spent (EDQUOT's number)
     INTERRUPTED = 130  # llmos kill / Ctrl-C reached the running loop (128 + SIGINT)
     KILLED = 137  # killed before or without running (128 + SIGKILL)
-
-
-class Quotas(BaseModel):
-    steps: int = 16  # actions the model may take
-    tokens: int = 4096  # tokens the model may generate
-    seconds: float = 300.0  # wall time
-    bytes: int = 1 << 20  # bytes written through fs.*
-
-
-class Spent(BaseModel):
-    steps: int = 0
-    tokens: int = 0
-    seconds: float = 0.0
-    bytes: int = 0
 
 
 class ProcInfo(Result):

@@ -9,6 +9,7 @@ from functools import cache
 from pydantic import Field
 
 from .context import CallContext
+from .errno import Errno, SyscallError
 from .spec import TABLE, Args, Result, syscall
 
 
@@ -24,6 +25,7 @@ class InfoResult(Result):
     workspace: str
     syscalls: int
     pid: int
+    window: int  # a process's context window, in tokens
 
 
 @syscall("sys.info", args=NoArgs, result=InfoResult)
@@ -38,6 +40,7 @@ def sys_info(ctx: CallContext, a: NoArgs) -> InfoResult:
         workspace=str(ctx.workspace),
         syscalls=len(TABLE),
         pid=ctx.pid,
+        window=info.get("window", 0),
     )
 
 
@@ -83,3 +86,42 @@ def sys_syscalls(ctx: CallContext, a: SyscallsArgs) -> SyscallsResult:
     """List the syscall table with each call's doc and JSON Schemas."""
     specs = [s for s in TABLE.values() if a.family in (None, s.family)]
     return SyscallsResult(syscalls=[_info(s.name) for s in sorted(specs, key=lambda s: s.name)])
+
+
+# -- sys.grant / sys.revoke: the user's consent, root only ------------------------------------
+
+
+class GrantArgs(Args):
+    app: str = Field(pattern=r"^[a-z][a-z0-9-]{0,39}$", description="the app's name")
+    caps: list[str] = Field(default_factory=list, max_length=64,
+                            description="capabilities to grant (none: the user answered, granting nothing)")
+
+
+class RevokeArgs(Args):
+    app: str = Field(pattern=r"^[a-z][a-z0-9-]{0,39}$", description="the app's name")
+    caps: list[str] | None = Field(None, max_length=64, description="capabilities to take back (omit: all)")
+
+
+class GrantResult(Result):
+    app: str
+    granted: list[str]
+
+
+def _root_only(ctx: CallContext, name: str) -> None:
+    if ctx.pid != 0:
+        raise SyscallError(Errno.EACCES, f"{name} is for root (the user at the shell) only; "
+                                         f"ask the user to run `llmos app grant|revoke`")
+
+
+@syscall("sys.grant", args=GrantArgs, result=GrantResult, examples=({"app": "hello", "caps": ["fs.read"]},))
+def sys_grant(ctx: CallContext, a: GrantArgs) -> GrantResult:
+    """Grant an app capabilities (root only; the user's answer to an app's request)."""
+    _root_only(ctx, "sys.grant")
+    return GrantResult(app=a.app, granted=ctx.services.grants.grant(a.app, a.caps))
+
+
+@syscall("sys.revoke", args=RevokeArgs, result=GrantResult, examples=({"app": "hello", "caps": ["fs.read"]},))
+def sys_revoke(ctx: CallContext, a: RevokeArgs) -> GrantResult:
+    """Take capabilities back from an app (root only; omit caps for all)."""
+    _root_only(ctx, "sys.revoke")
+    return GrantResult(app=a.app, granted=ctx.services.grants.revoke(a.app, a.caps))

@@ -44,6 +44,9 @@ def _check(home: Path, got) -> None:
     assert bad.isError and bad.content[0].text.startswith("EINVAL")
     with Kernel.boot(home) as k:  # every call went through the dispatcher into the journal
         rows = k.journal.tail(10)
+        # the agent's first use granted its defaults: journaled as root's sys.grant, before its calls
+        assert [(r["pid"], r["name"]) for r in rows[:1]] == [(0, "sys.grant")]
+        rows = rows[1:]
         assert [r["name"] for r in rows] == ["sys.time", "tool.call", "fs.remove", "tool.call"]
         assert len({r["pid"] for r in rows}) == 1 and rows[0]["pid"] > 0
         assert k.procs.get(rows[0]["pid"]).app == "agent"

@@ -29,6 +29,7 @@ CALLERS = ["root", "process", "child"]
 REPLY = '{"call": "reply", "args": {"text": "done"}}'
 SCOPE_IN = {"tool.call": "calc*"}  # fs.*: in/**
 SCOPE_OUT = {"tool.call": "other"}  # fs.*: out/**
+ROOT_ONLY = {"sys.grant", "sys.revoke"}  # granted or not, only root (the user) may change grants
 
 
 class HashEmbedder:
@@ -62,7 +63,8 @@ def arguments(k: Kernel, name: str, me: int, ws: Path) -> dict:
         "proc.wait": lambda: {"pid": k.spawn(task="w", caps=CapSet([]), parent=me).pid},
         "proc.kill": lambda: {"pid": k.spawn(task="k", caps=CapSet([]), parent=me).pid},
         "proc.send": lambda: {"pid": k.spawn(task="s", caps=CapSet([])).pid, "message": "hi"},
-        "sys.info": {}, "sys.time": {}, "sys.syscalls": {"family": "sys"}, "tool.list": {},
+        "sys.info": {}, "sys.time": {}, "sys.grant": {"app": "matrix", "caps": ["fs.read"]},
+        "sys.revoke": {"app": "matrix", "caps": ["fs.read"]}, "sys.syscalls": {"family": "sys"}, "tool.list": {},
         "tool.call": {"name": "calculator", "args": {"expression": "1+1"}},
     }[name]
 
@@ -131,6 +133,9 @@ def test_permission_matrix(matrix_kernel, name, cell, who):
     if allowed(name, cell):
         if (name, who) == ("proc.exit", "root"):  # the shell is not a process: allowed, but nothing to exit
             assert isinstance(outcome, SyscallError) and outcome.code == Errno.EINVAL, outcome
+        elif name in ROOT_ONLY and who != "root":  # a process holding the capability is still refused
+            assert isinstance(outcome, SyscallError) and outcome.code == Errno.EACCES, outcome
+            assert "root" in outcome.message, outcome.message
         else:
             assert outcome == "ok", f"{name} {cell} {who}: {outcome}"
     else:

@@ -215,11 +215,11 @@ def test_bad_app_file_is_one_line(kernel):
     folder.mkdir()
     (folder / "bad.py").write_text("from llmos.apps.sdk import App\napp = App({'name': 'Bad Name', 'description': 'x'})\n")
     (folder / "good.py").write_text(
-        "from llmos.apps.sdk import App\napp = App({'name': 'notes', 'description': 'takes notes', "
+        "from llmos.apps.sdk import App\napp = App({'name': 'jotter', 'description': 'takes notes', "
         "'capabilities': ['fs.read', 'fs.write:notes/**']})\n")
     apps, problems = discover(kernel.home)
-    assert "notes" in apps and len(problems) == 1 and "bad.py" in problems[0] and "\n" not in problems[0]
-    assert capabilities(kernel, apps["notes"]).strings() == []  # asked for, never granted
+    assert "jotter" in apps and len(problems) == 1 and "bad.py" in problems[0] and "\n" not in problems[0]
+    assert capabilities(kernel, apps["jotter"]).strings() == []  # asked for, never granted
 
 
 CODE_APP = '''
@@ -240,7 +240,10 @@ def test_code_app_runs_with_its_grants(capsys, home):
 
     (home / "apps").mkdir(parents=True)
     (home / "apps" / "shout.py").write_text(CODE_APP)
-    assert main(["run", "hello", "--app", "shout"]) == 0
+    # a third-party app's default_grants are not honoured: nobody granted it anything
+    assert main(["run", "hello", "--app", "shout"]) == 13
+    assert "EACCES" in capsys.readouterr().err
+    assert main(["run", "hello", "--app", "shout", "--grant", "fs.read", "--grant", "fs.write"]) == 0
     assert capsys.readouterr().out.strip() == "HELLO"
     # with only fs.read granted for this run, the write is refused: one line, errno exit code
     assert main(["run", "hello", "--app", "shout", "--grant", "fs.read"]) == 13
