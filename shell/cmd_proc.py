@@ -1,4 +1,4 @@
-"""Process and app commands: run, ps, kill, log, app (and the REPL's /apps, /app NAME TASK)."""
+"""Process commands: run, ps, kill, log (the app commands are in cmd_app.py)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def _run_args(p) -> None:
 @command("run", "run a task as a process and show each step (TASK & in the REPL: in the background)",
          args=_run_args, usage="TASK [&]")
 def run(env, ns) -> int:
-    from ..apps.launch import launch, run_code_app
+    from ..apps.launch import launch
     from ..apps.registry import find
 
     words = list(ns.task)
@@ -56,6 +56,11 @@ def run(env, ns) -> int:
     if not task:
         raise SyscallError(Errno.EINVAL, "say what to do, e.g. /run list the files in my workspace")
     k, out = env.k, env.out
+    app = find(k.home, ns.app)
+    if ns.grant is None:  # a third-party app's first run asks (on a terminal) what to grant
+        from .cmd_app import settle
+
+        settle(env, app, None, False)
     proc = launch(k, ns.app, task, grants=ns.grant, max_steps=ns.max_steps, max_tokens=ns.max_tokens,
                   timeout=ns.timeout, workspace=ns.workspace, tool_choice=getattr(ns, "tool_choice", "auto"))
     if background:
@@ -64,35 +69,47 @@ def run(env, ns) -> int:
         return 0
     if not ns.json:
         out.note(f"process {proc.pid} ({proc.app}) in {proc.workspace}; grants: {', '.join(proc.caps) or 'none'}")
-    app = find(k.home, ns.app)
+    return drive(env, proc, app, as_json=ns.json, temperature=ns.temperature)
+
+
+def drive(env, proc, app, *, as_json: bool = False, temperature: float = 0.0) -> int:
+    """Run process `proc` of `app` to its end in the foreground, printing its reply (or, with
+    `as_json`, JSON lines); its exit status."""
+    from ..apps.launch import run_code_app
+
+    k, out = env.k, env.out
     if app.manifest.kind == "code":
-        status, text = run_code_app(k, app, proc)
-        if ns.json:
+        try:
+            status, text = run_code_app(k, app, proc)
+        except KeyboardInterrupt:
+            k.procs.finish(proc.pid, ProcState.KILLED, ExitStatus.INTERRUPTED, "interrupted (Ctrl-C)")
+            raise SyscallError(Errno.EINTR, f"process {proc.pid} interrupted") from None
+        if as_json:
             kind = "reply" if status == 0 else "exit"
             out.line(json.dumps({"type": kind, "pid": proc.pid, "text" if kind == "reply" else "reason": text,
-                                 "status": status}))
+                                 "status": int(status)}, ensure_ascii=False))
         elif status == 0:
             out.line(text)
         else:
             out.note(f"llmos: process {proc.pid} exited: {text}")
-        return status
+        return int(status)
     last = None
     try:
-        for step in k.run(proc.pid, temperature=ns.temperature):
+        for step in k.run(proc.pid, temperature=temperature):
             last = step
-            if ns.json:
+            if as_json:
                 out.line(json.dumps(step.to_dict(), ensure_ascii=False))
             else:
                 out.note(render(step))
     except KeyboardInterrupt:
         k.procs.finish(proc.pid, ProcState.KILLED, ExitStatus.INTERRUPTED, "interrupted (Ctrl-C)")
         raise SyscallError(Errno.EINTR, f"process {proc.pid} interrupted; its conversation is kept: llmos log {proc.pid}") from None
-    if last is not None and last.type == "reply" and not ns.json:
+    if last is not None and last.type == "reply" and not as_json:
         out.line(last.text)
     p = k.procs.get(proc.pid)
     if p.state == ProcState.EXITED and p.exit_status == ExitStatus.OK:
         return 0
-    if not ns.json:
+    if not as_json:
         out.note(f"llmos: process {p.pid} {p.state}: {p.exit_reason}")
     return p.exit_status or 1
 
@@ -151,77 +168,3 @@ def log(env, ns) -> int:
     if p.reply:
         out.line(f"reply: {p.reply}")
     return 0
-
-
-def _app_args(p) -> None:
-    p.add_argument("action", choices=["list", "grant", "revoke"])
-    p.add_argument("name", nargs="?", help="app name (grant, revoke)")
-    p.add_argument("caps", nargs="*", metavar="CAP", help="capabilities, e.g. fs.read fs.write:out/**")
-    p.add_argument("--json", action="store_true")
-
-
-def list_apps(env, as_json: bool = False) -> int:
-    from ..apps.registry import discover
-
-    k = env.k
-    apps, problems = discover(k.home)
-    rows = [{"name": a.name, "description": a.manifest.description, "kind": a.manifest.kind,
-             "asks": a.manifest.capabilities, "granted": k.grants.get(a.name)} for a in apps.values()]
-    if as_json:
-        env.out.line(json.dumps({"apps": rows, "problems": problems}, indent=2))
-        return 0
-    env.out.table(["APP", "WHAT", "ASKS", "GRANTED"], [
-        [r["name"], r["description"], ", ".join(r["asks"]),
-         "not yet asked (defaults on first run)" if r["granted"] is None else ", ".join(r["granted"]) or "nothing"]
-        for r in rows])
-    for line in problems:
-        env.out.note(f"llmos: EINVAL: {line}")
-    return 0
-
-
-@command("app", "list apps, grant or revoke capabilities", args=_app_args, where=("cli",))
-def app(env, ns) -> int:
-    from ..apps.registry import find
-    from ..syscalls.caps import CapSet
-
-    if ns.action == "list":
-        return list_apps(env, ns.json)
-    if not ns.name:
-        raise SyscallError(Errno.EINVAL, f"name the app: llmos app {ns.action} NAME CAP...")
-    k = env.k
-    target = find(k.home, ns.name)
-    try:
-        wanted = CapSet.parse(ns.caps).caps
-    except ValueError as exc:
-        raise SyscallError(Errno.EINVAL, f"{exc}; capabilities are lower case") from None
-    if ns.action == "grant":
-        asked = CapSet.parse(target.manifest.capabilities)
-        beyond = [c for c, cap in zip(ns.caps, wanted, strict=True) if not asked.covers(cap)]
-        if beyond:
-            raise SyscallError(Errno.EACCES, f"{ns.name} does not ask for {', '.join(beyond)}; it asks for "
-                               f"{', '.join(target.manifest.capabilities)}")
-        now = k.grants.grant(ns.name, ns.caps)
-    else:
-        now = k.grants.revoke(ns.name, ns.caps or None)
-    env.out.line(f"{ns.name} granted: {', '.join(now) or 'nothing'}")
-    return 0
-
-
-@command("apps", "list the installed apps and their grants", where=("repl",))
-def apps(env, ns) -> int:
-    return list_apps(env)
-
-
-def _app_run_args(p) -> None:
-    p.add_argument("name", help="the app")
-    p.add_argument("task", nargs="*", help="what to ask it (end with & to run it in the background)")
-
-
-@command("app", "run app NAME on TASK, e.g. /app agent list my files", args=_app_run_args, where=("repl",),
-         usage="NAME TASK [&]")
-def app_run(env, ns) -> int:
-    import argparse
-
-    sub = argparse.Namespace(task=ns.task or [""], app=ns.name, grant=None, max_steps=None, max_tokens=None,
-                             timeout=None, workspace=None, temperature=0.0, json=False)
-    return run(env, sub)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .sdk import App
+from ..sdk import App
 
 agent = App({
     "name": "agent",

@@ -110,8 +110,9 @@ class Recall:
         if not rows:
             raise SyscallError(Errno.ENOENT, f"no memory item {item}; mem.recall shows the ids")
         it = rows[0]
-        if pid != 0 and it["pid"] != pid:
-            raise SyscallError(Errno.EACCES, f"memory item {item} belongs to pid {it['pid']}; a process forgets only its own")
+        if pid != 0 and it["pid"] != pid and not self._same_app(pid, it["pid"]):
+            raise SyscallError(Errno.EACCES, f"memory item {item} belongs to pid {it['pid']}; a process forgets only "
+                                             "its own app's")
         with self._tx() as c:
             self._drop_item(c, item)
             if it["source"] == "conversation":
@@ -120,6 +121,16 @@ class Recall:
                 c.execute("DELETE FROM mem_core WHERE pid = ?", [it["ref"]])
             c.execute("INSERT INTO mem_fts(mem_fts) VALUES ('optimize')")  # rewrite segments: no trace left
         return {"id": item, "source": it["source"]}
+
+    def _same_app(self, pid: int, other: int) -> bool:
+        """Whether two processes run the same app (a notes run forgets a note an earlier run kept)."""
+        procs = getattr(self.services, "procs", None)
+        if procs is None or other == 0:
+            return False
+        try:
+            return procs.get(pid).app == procs.get(other).app
+        except SyscallError:
+            return False
 
     def _drop_item(self, c, item: int) -> None:
         c.execute("DELETE FROM mem_fts WHERE rowid = ?", [item])
