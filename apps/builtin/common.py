@@ -141,3 +141,17 @@ def key_terms(text: str, n: int = 8) -> list[str]:
         if lw not in STOP:
             counts[lw] = counts.get(lw, 0) + 1
     return [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+
+
+def trim_repeats(text: str, times: int = 3) -> str:
+    """Cut a small model's loop: where a run of 1-12 words comes `times` times in a row, keep
+    the text up to the end of its first time."""
+    words = text.split(" ")
+    for i in range(len(words)):
+        for n in range(1, 13):
+            run = words[i:i + n]
+            if len(run) < n or not "".join(run).strip():
+                break
+            if all(words[i + k * n:i + (k + 1) * n] == run for k in range(1, times)):
+                return " ".join(words[:i + n]).rstrip(" ,;")
+    return text

@@ -16,7 +16,18 @@ import re
 
 from ...syscalls.errno import Errno, SyscallError
 from ..sdk import App
-from .common import WINDOW_SHARE, argv, chat, key_terms, read_input, split, take, tokens, window
+from .common import (
+    WINDOW_SHARE,
+    argv,
+    chat,
+    key_terms,
+    read_input,
+    split,
+    take,
+    tokens,
+    trim_repeats,
+    window,
+)
 
 PROMPTS = (
     "Summarize the following text in at most {words} words. Keep its key names and terms.\n\n"
@@ -73,7 +84,8 @@ def extract(text: str, words: int) -> str:
 def summarize_once(sys, text: str, words: int) -> tuple[str, bool]:
     """(summary, whether the model wrote it) of text that fits in one prompt."""
     for prompt in PROMPTS:
-        out = clip(chat(sys, prompt.format(words=words, text=text), max_tokens=min(512, 2 * words + 32)), words)
+        out = clip(trim_repeats(chat(sys, prompt.format(words=words, text=text), max_tokens=min(512, 2 * words + 32))),
+                   words)
         if good(out, text):
             return out, True
     return extract(text, words), False

@@ -14,7 +14,7 @@ import re
 
 from ...syscalls.errno import Errno, SyscallError
 from ..sdk import App
-from .common import WINDOW_SHARE, argv, chat, read_input, split, take, window
+from .common import WINDOW_SHARE, argv, chat, read_input, split, take, trim_repeats, window
 
 PROMPTS = (
     "Translate the following text into {lang}. Reply with the {lang} translation only.\n\n{text}",
@@ -35,7 +35,8 @@ def differs(out: str, source: str) -> bool:
 def translate_once(sys, text: str, lang: str) -> str:
     limit = min(1024, 2 * len(text) // 3 + 48)  # about a token per 3 characters, with room
     for prompt in PROMPTS:
-        out = chat(sys, prompt.format(lang=lang, text=text), max_tokens=limit)
+        stop = [] if "\n\n" in text.strip() else ["\n\n"]  # one paragraph in, one out
+        out = trim_repeats(chat(sys, prompt.format(lang=lang, text=text), max_tokens=limit, stop=stop))
         out = re.sub(r"^(translation|here is the translation)[^:\n]*:\s*", "", out, flags=re.I).strip()
         if differs(out, text):
             return out
