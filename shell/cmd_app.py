@@ -313,9 +313,12 @@ def run_app(env, name: str, words: list[str], *, as_json: bool = False, grant: l
     target = find(k.home, name)
     settle(env, target, grant, grant_all)
     shared = target.manifest.workspace == "shared"
-    stdin = read_stdin() if env.repl is None and (not words or "-" in words) else None
+    # Files named on the command line (and a pipe) are brought to an app that reads files.
+    reads = any(Capability.parse(c).covers_name("fs.read") for c in target.manifest.capabilities)
+    stdin = read_stdin() if reads and env.repl is None and (not words or "-" in words) else None
     # where the process will work: the user's workspace, or its own folder (made at spawn)
-    args, copies = bring_in(words, k.workspace if shared else Path("/nonexistent-workspace"), stdin)
+    args, copies = bring_in(words, k.workspace if shared else Path("/nonexistent-workspace"), stdin) if reads \
+        else (list(words), [])
     # a code app splits its task like a command line; a model reads it as words
     task = shlex.join(args) if target.manifest.kind == "code" else " ".join(args)
     proc = launch(k, target.name, task)

@@ -13,6 +13,7 @@ from llmos.apps.registry import discover, find
 from llmos.drivers.scripted import ScriptedDriver
 from llmos.kernel import Kernel
 from llmos.shell.cli import main
+from llmos.syscalls.caps import CapSet
 from llmos.syscalls.grammar import render_call
 from test_permissions import HashEmbedder
 
@@ -158,3 +159,30 @@ def test_assistant_answers_with_memory_and_a_tool(kernel, scripted):
     assert "391" in scripted.prompts[-1]  # the tool's result went back to the model
     calls = [r["name"] for r in kernel.journal.tail(20, pid=p.pid)]
     assert "tool.call" in calls and "llm.chat" in calls
+
+
+def test_app_run_brings_named_host_files_into_the_workspace(kernel, tmp_path):
+    from llmos.shell.cmd_app import bring_in, copy_in
+
+    (tmp_path / "in.txt").write_text("a quiet brown fox")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "a.md").write_text("# a")
+    args, copies = bring_in([str(tmp_path / "in.txt"), "--words", "5", str(tmp_path / "folder")], kernel.workspace,
+                            None)
+    assert args == ["in/in.txt", "--words", "5", "in/folder"]
+    p = kernel.spawn(task="x", caps=CapSet([]))
+    copy_in(kernel, p.workspace, copies)
+    assert (Path(p.workspace) / "in" / "in.txt").read_text() == "a quiet brown fox"
+    assert (Path(p.workspace) / "in" / "folder" / "a.md").read_text() == "# a"
+    assert bring_in([], kernel.workspace, b"piped text") == (["in/stdin.txt"], [(b"piped text", "in/stdin.txt")])
+    inside = kernel.workspace / "mine.txt"
+    inside.write_text("x")
+    assert bring_in([str(inside)], kernel.workspace, None) == (["mine.txt"], [])  # already there: not copied
+
+
+def test_files_through_the_command_line(home, capsys):
+    (home / "workspace").mkdir(parents=True)
+    (home / "workspace" / "plan.md").write_text("# plan")
+    assert main(["app", "run", "files", "find", "*.md", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["type"] == "reply" and got["text"].startswith("plan.md")
