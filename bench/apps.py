@@ -99,6 +99,7 @@ class Bench:
             path = self.k.workspace / out_name
             ok = status == 0 and path.exists() and substantial(path.read_text())
             a += self.say(ok, "app", out + (" | " + path.read_text() if path.exists() else ""))
+            path.unlink(missing_ok=True)  # the workspace is the files bench's too
             raw = self.bare(f"Write Python code for this request: {request}", 512)
             b += self.say(substantial(code_block(raw)), "bare", raw)
         return a, b, len(CODE_REQUESTS[:n])

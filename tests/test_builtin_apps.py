@@ -153,12 +153,20 @@ def test_assistant_answers_with_memory_and_a_tool(kernel, scripted):
     status, text, _ = run(kernel, "assistant", "what is my sister called?")
     assert (status, text) == (0, "Your sister is called Ada.")
     assert "my sister is called Ada" in scripted.prompts[-1]  # recalled into the system prompt
-    scripted.queue(render_call("calculator", {"expression": "17*23"}), "17 times 23 is 391.")
-    status, text, p = run(kernel, "assistant", "what is 17 times 23?")
-    assert (status, text) == (0, "17 times 23 is 391.")
-    assert "391" in scripted.prompts[-1]  # the tool's result went back to the model
+    # the model's own tool call: made through tool.call, its result handed back for the answer
+    scripted.queue(render_call("calculator", {"expression": "17*23"}), "Seventeen twenty-threes are 391.")
+    status, text, p = run(kernel, "assistant", "how much is seventeen times twenty-three?")
+    assert (status, text) == (0, "Seventeen twenty-threes are 391.")
+    assert "391" in scripted.prompts[-1]
     calls = [r["name"] for r in kernel.journal.tail(20, pid=p.pid)]
     assert "tool.call" in calls and "llm.chat" in calls
+    # arithmetic in digits goes to the granted calculator by rule, without the model
+    asked = len(scripted.prompts)
+    status, text, p = run(kernel, "assistant", "What is 144 divided by 6?")
+    assert (status, text) == (0, "144 divided by 6 is 24.") and len(scripted.prompts) == asked
+    kernel.call("sys.revoke", {"app": "assistant", "caps": ["tool.call"]})  # no calculator granted: the model answers
+    scripted.queue("It is 24.")
+    assert run(kernel, "assistant", "What is 144 divided by 6?")[1] == "It is 24."
 
 
 def test_app_run_brings_named_host_files_into_the_workspace(kernel, tmp_path):
