@@ -246,15 +246,11 @@ def bring_in(words: list[str], workspace: Path, stdin: bytes | None) -> tuple[li
     out, copies = [], []
     for w in words:
         p = Path(w).expanduser()
-        if w == "-" and stdin:
+        if w == "-" and stdin is not None:
             out.append(STDIN_NAME)
             copies.append((stdin, STDIN_NAME))
             continue
-        try:
-            exists = p.exists() and ("/" in w or p.is_file() or p.is_dir())
-        except OSError:
-            exists = False
-        if exists:
+        if _is_path(w, workspace):
             resolved = p.resolve()
             if resolved.is_relative_to(workspace):
                 out.append(str(resolved.relative_to(workspace)) or ".")
@@ -264,10 +260,23 @@ def bring_in(words: list[str], workspace: Path, stdin: bytes | None) -> tuple[li
             copies.append((resolved, rel))
         else:
             out.append(w)
-    if not words and stdin:
+    if stdin and "-" not in words:  # piped in, with no file named: the input is stdin
         out.append(STDIN_NAME)
         copies.append((stdin, STDIN_NAME))
     return out, copies
+
+
+def _is_path(word: str, workspace: Path) -> bool:
+    """A word that names a file (or, with a `/`, a folder) on this machine and nothing in the
+    app's workspace (there, the app's own name for it wins)."""
+    if word in ("-", "") or word.startswith("--"):
+        return False
+    try:
+        p = Path(word).expanduser()
+        ours = not p.is_absolute() and (workspace / word).exists()
+        return (p.is_file() or ("/" in word and p.is_dir())) and not ours
+    except (OSError, ValueError):
+        return False
 
 
 def read_stdin() -> bytes:
@@ -313,12 +322,15 @@ def run_app(env, name: str, words: list[str], *, as_json: bool = False, grant: l
     target = find(k.home, name)
     settle(env, target, grant, grant_all)
     shared = target.manifest.workspace == "shared"
-    # Files named on the command line (and a pipe) are brought to an app that reads files.
+    # Files named on the command line are brought to an app that reads files; a pipe, to one
+    # that works in a folder of its own (summarize, translate).
     reads = any(Capability.parse(c).covers_name("fs.read") for c in target.manifest.capabilities)
-    stdin = read_stdin() if reads and env.repl is None and (not words or "-" in words) else None
     # where the process will work: the user's workspace, or its own folder (made at spawn)
-    args, copies = bring_in(words, k.workspace if shared else Path("/nonexistent-workspace"), stdin) if reads \
-        else (list(words), [])
+    workspace = k.workspace if shared else Path("/nonexistent-workspace")
+    names_a_file = any(_is_path(w, workspace) for w in words)
+    piped = reads and not shared and env.repl is None and ("-" in words or not names_a_file)
+    stdin = read_stdin() if piped else None
+    args, copies = bring_in(words, workspace, stdin or None) if reads else (list(words), [])
     # a code app splits its task like a command line; a model reads it as words
     task = shlex.join(args) if target.manifest.kind == "code" else " ".join(args)
     proc = launch(k, target.name, task)

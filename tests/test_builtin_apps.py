@@ -183,6 +183,8 @@ def test_app_run_brings_named_host_files_into_the_workspace(kernel, tmp_path):
     assert (Path(p.workspace) / "in" / "in.txt").read_text() == "a quiet brown fox"
     assert (Path(p.workspace) / "in" / "folder" / "a.md").read_text() == "# a"
     assert bring_in([], kernel.workspace, b"piped text") == (["in/stdin.txt"], [(b"piped text", "in/stdin.txt")])
+    assert bring_in(["--words", "5"], kernel.workspace, b"piped") == (["--words", "5", "in/stdin.txt"],
+                                                                      [(b"piped", "in/stdin.txt")])
     inside = kernel.workspace / "mine.txt"
     inside.write_text("x")
     assert bring_in([str(inside)], kernel.workspace, None) == (["mine.txt"], [])  # already there: not copied
