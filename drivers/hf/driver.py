@@ -271,7 +271,7 @@ class HFDriver(SlotEngine):
         if n == 0:
             self.caches[slot] = None
         elif cache.get_seq_length() > n:
-            cache.crop(n)
+            cache.crop(n - cache.get_seq_length())  # a negative count drops that many from the end
 
     # -- slot save/restore ------------------------------------------------------------------
 
