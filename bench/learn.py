@@ -12,7 +12,7 @@ what it never saw:
 Both sides run on llama.cpp (the adapter as GGUF, as `--model default+lora:NAME` loads it).
 Goal: tuned task success >= 2 x base, tuned tool accuracy >= base + 0.15, same decode speed.
 
-    python bench/learn.py [--tasks N] [--epochs N] [--lr X] [--limit N] [--threads N] [--json]
+    python bench/learn.py [--tasks N] [--epochs N] [--lr X] [--limit N] [--threads N] [--decode-threads N] [--json]
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ def training_data(n_tasks: int, seed: int) -> list[dict]:
     return rows + curriculum.toolcall_examples(cases, temp_home())
 
 
-def open_driver(path: Path, adapter: Path | None, n_seq: int):
+def open_driver(path: Path, adapter: Path | None, n_seq: int, threads: int | None):
     from llmos.drivers.llama_cpp import LlamaCppDriver
 
-    return LlamaCppDriver(path, n_seq=n_seq, n_ctx=2048, lora=adapter)
+    return LlamaCppDriver(path, n_seq=n_seq, n_ctx=2048, lora=adapter, n_threads=threads)
 
 
 def tool_accuracy(driver, cases: list[dict]) -> float:
@@ -84,8 +84,8 @@ def decode_speed(driver, n: int = 128) -> float:
     return g.tokens_out / (time.perf_counter() - t0)
 
 
-def measure(path: Path, adapter: Path | None, tool_cases: list[dict], tasks: list[tuple]) -> dict:
-    drv = open_driver(path, adapter, n_seq=8)
+def measure(path: Path, adapter: Path | None, tool_cases: list[dict], tasks: list[tuple], threads: int | None) -> dict:
+    drv = open_driver(path, adapter, n_seq=8, threads=threads)
     try:
         speed = decode_speed(drv)
         acc = tool_accuracy(drv, tool_cases)
@@ -97,13 +97,15 @@ def measure(path: Path, adapter: Path | None, tool_cases: list[dict], tasks: lis
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--tasks", type=int, default=240, help="curriculum tasks to train on (default 240)")
+    p.add_argument("--tasks", type=int, default=160, help="curriculum tasks to train on (default 160)")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="only the first N held-out tool cases and tasks")
     p.add_argument("--threads", type=int, default=None, help="torch threads for training (default: all cores)")
+    p.add_argument("--decode-threads", type=int, default=None,
+                   help="llama.cpp threads (default: all cores; on cores shared with other work, 1 is far faster)")
     p.add_argument("--verbose", action="store_true", help="print each held-out task's outcome")
     a = p.parse_args()
     if a.model != "default":
@@ -118,7 +120,7 @@ def main() -> None:
     tasks = heldout()[: a.limit]
 
     log(f"base: {len(tool_cases)} held-out tool cases, {len(tasks)} held-out tasks")
-    base = measure(path, None, tool_cases, tasks)
+    base = measure(path, None, tool_cases, tasks, a.decode_threads)
     log(f"base: tools {base['tool_accuracy']:.3f}, tasks {base['task_success']:.3f}, {base['tok_s']:.0f} tok/s")
 
     t0 = time.perf_counter()
@@ -137,7 +139,7 @@ def main() -> None:
     meta = train(data, out, base="default", model_path=path, cfg=cfg, progress=progress)
     log(f"trained: loss {meta['first_loss']:.3f} -> {meta['final_loss']:.3f} in {meta['train_seconds'] / 60:.1f} min")
 
-    tuned = measure(path, out / "adapter.gguf", tool_cases, tasks)
+    tuned = measure(path, out / "adapter.gguf", tool_cases, tasks, a.decode_threads)
     log(f"tuned: tools {tuned['tool_accuracy']:.3f}, tasks {tuned['task_success']:.3f}, {tuned['tok_s']:.0f} tok/s")
     if a.verbose:
         for b, t in zip(base["lines"], tuned["lines"], strict=True):

@@ -232,3 +232,22 @@ def test_flatten_folds_nested_optionals():
     assert flatten(g) == 'x ::= "\\"" char{0,4} "\\""\nchar ::= [a-z]\n'
     reply_only = action_grammar([], "auto")  # nothing nested: unchanged
     assert flatten(reply_only) == reply_only
+
+
+def test_model_specs_route_adapters_and_hf(capsys, home):
+    from llmos.drivers.loader import drivers
+
+    by = {name: matches for name, matches, _ in drivers()}
+    assert by["llama.cpp"]("default+lora:mine") and not by["transformers"]("default+lora:mine")
+    assert by["transformers"]("hf:default") and by["transformers"]("hf:default+lora:mine")
+    assert not by["llama.cpp"]("hf:default")
+    code, _, err = run(capsys, "--model", "default+lora:nope", "call", "llm.complete", "prompt=x")
+    err = err.strip()  # a progress line may have been cleared before it
+    assert code != 0 and err.startswith("llmos: ENOENT: no LoRA adapter named 'nope'") and "\n" not in err
+    d = home / "models" / "lora" / "mine"
+    d.mkdir(parents=True)
+    (d / "adapter.gguf").write_bytes(b"GGUF")
+    (d / "meta.json").write_text(json.dumps({"base": "default", "examples": 10, "epochs": 2}))
+    code, out, _ = run(capsys, "model", "list", "--json")
+    specs = {e["spec"]: e for e in json.loads(out)}
+    assert code == 0 and "default+lora:mine" in specs and specs["default+lora:mine"]["available"]

@@ -12,7 +12,6 @@ in-process driver: greedy text over HTTP equals greedy text in process. Tests an
 
 from __future__ import annotations
 
-
 from .driver import KV_TYPES
 
 # This driver's default context settings, as llama_cpp.server flags.
