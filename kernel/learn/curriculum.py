@@ -176,8 +176,7 @@ def _family_tasks(r: random.Random, fam: str) -> Task:
             else:
                 task = r.choice([f"what is {a} {w} {b}?", f"calculate {a} {w} {b}", f"how much is {a} {w} {b}?",
                                  f"use the calculator to compute {a} {w} {b}", f"compute {a} {w} {b}"])
-        return Task(fam, task, WORKER, files, [("calculator", {"expression": expr})], f"{task.rstrip('?')}: the answer is {_number(value)}."
-                    if False else f"The answer is {_number(value)}.")
+        return Task(fam, task, WORKER, files, [("calculator", {"expression": expr})], f"The answer is {_number(value)}.")
     if fam == "memory":
         fact = r.choice(LINES)
         if r.random() < 0.5:
