@@ -10,16 +10,17 @@ from collections.abc import Callable
 
 
 def run_llmos(cases: list[dict], model: str, tool_choice: str, *, batch: int = 8,
-              advance: Callable[[], None] | None = None) -> list[dict | None]:
+              advance: Callable[[], None] | None = None, driver=None) -> list[dict | None]:
     """For each case, what the process called first: {"name", "arguments"}, or None where it
-    answered without calling its tool."""
+    answered without calling its tool. `driver`: an open driver to use instead of `model`'s."""
     from _common import temp_home
     from llmos.kernel import Kernel
     from llmos.syscalls.caps import CapSet
     from llmos.syscalls.tool import Tool
 
     calls: list[dict | None] = [None] * len(cases)
-    with Kernel.boot(temp_home(), model=model, slots=batch, slot_ctx=2048) as k:
+    boot = {"driver": driver} if driver is not None else {"model": model, "slots": batch, "slot_ctx": 2048}
+    with Kernel.boot(temp_home(), **boot) as k:
         for start in range(0, len(cases), batch):
             chunk = list(enumerate(cases))[start:start + batch]
             k.tools.remove_app("bench")

@@ -11,15 +11,29 @@ _SCHEME = re.compile(r"^[a-z][a-z0-9+-]*:")  # openai:..., hf:... (a path or bun
 
 def _gguf(spec: str) -> bool:
     """llama.cpp takes the bundled names and paths: every spec without a driver scheme."""
-    return not _SCHEME.match(spec)
+    return not _SCHEME.match(spec.partition("+lora:")[0])
 
 
 def _open_llama_cpp(spec: str, models, *, gpu_layers: int = 0, n_ctx: int = 4096, n_seq: int = 4,
                     progress=None, **_):
     path = models.resolve(spec, progress)
+    lora = spec.partition("+lora:")[2]
+    adapter = models.adapter_dir(lora) / "adapter.gguf" if lora else None
     from .llama_cpp import LlamaCppDriver  # imports llama_cpp: keep it off the fast paths
 
-    return LlamaCppDriver(path, spec=spec, n_gpu_layers=gpu_layers, n_ctx=n_ctx, n_seq=n_seq)
+    return LlamaCppDriver(path, spec=spec, n_gpu_layers=gpu_layers, n_ctx=n_ctx, n_seq=n_seq, lora=adapter)
+
+
+def _hf(spec: str) -> bool:
+    return spec.startswith("hf:")
+
+
+def _open_hf(spec: str, models, *, n_ctx: int = 4096, n_seq: int = 4, progress=None, **_):
+    from .hf import HFDriver, resolve, split_spec  # imports torch: keep it off the fast paths
+
+    base, lora = split_spec(spec)
+    adapter = models.adapter_dir(lora) if lora else None
+    return HFDriver(resolve(base, models), spec=spec, n_ctx=n_ctx, n_seq=n_seq, adapter=adapter)
 
 
 def _openai(spec: str) -> bool:
@@ -36,3 +50,4 @@ def _open_openai(spec: str, models, *, n_ctx: int = 4096, n_seq: int = 4, api_ke
 def register_drivers(register):
     register("llama.cpp", _gguf, _open_llama_cpp)
     register("openai", _openai, _open_openai)
+    register("transformers", _hf, _open_hf)

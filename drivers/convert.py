@@ -12,7 +12,7 @@ from pathlib import Path
 from .base import DriverError
 
 # llama_ftype values (llama.h) of the formats a model may be converted to.
-FTYPES = {"q4_0": 2, "q4_1": 3, "q8_0": 7}
+FTYPES = {"q4_0": 2, "q4_1": 3, "q8_0": 7, "f16": 1}  # f16: the same weights unquantized (parity tests)
 
 
 def quantize(src: Path, dst: Path, fmt: str, threads: int = 0) -> None:

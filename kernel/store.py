@@ -165,6 +165,12 @@ def m006_app_consent(db: sqlite_utils.Database) -> None:
     db["consent"].create({"app": str, "answered": float}, pk="app")
 
 
+@migration
+def m007_ratings(db: sqlite_utils.Database) -> None:
+    """A person's verdict on a process's trace (`llmos log PID --rate good|bad`), read by `llmos learn export`."""
+    db["ratings"].create({"pid": int, "rating": str, "rated": float}, pk="pid")
+
+
 # SQLite's primary result codes for a file that cannot be used, whatever the query
 _FAILURES = {
     11: (Errno.EIO, "the database {path} is damaged ({what}); move it aside (llmos starts a fresh one) or restore a copy"),

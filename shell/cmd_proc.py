@@ -145,13 +145,22 @@ def kill(env, ns) -> int:
 
 def _log_args(p) -> None:
     p.add_argument("pid", type=int)
+    p.add_argument("--rate", choices=["good", "bad"],
+                   help="mark this trace good (llmos learn export takes it) or bad (it never does)")
     p.add_argument("--json", action="store_true")
 
 
-@command("log", "a process's conversation and syscalls", args=_log_args, usage="PID")
+@command("log", "a process's conversation and syscalls; --rate good|bad marks it for learning", args=_log_args,
+         usage="PID [--rate good|bad]")
 def log(env, ns) -> int:
     k, out = env.k, env.out
     p = k.procs.get(ns.pid)
+    if ns.rate:
+        from ..kernel.learn.export import rate
+
+        rate(k, ns.pid, ns.rate)
+        out.line(f"process {ns.pid} rated {ns.rate}")
+        return 0
     msgs = k.memory.messages(ns.pid)
     calls = k.journal.tail(10_000, pid=ns.pid)
     if ns.json:

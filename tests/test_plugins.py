@@ -20,7 +20,7 @@ from llmos.kernel import Kernel
 def test_the_builtins_are_registered_as_plugins():
     names = {p.__name__ for p in plugins.plugin_manager().get_plugins()}
     assert {"llmos.drivers.builtin", "llmos.syscalls.builtin_tools"} <= names
-    assert [name for name, _, _ in drivers()] == ["llama.cpp", "openai"]
+    assert [name for name, _, _ in drivers()] == ["llama.cpp", "openai", "transformers"]
     with Kernel.boot(driver=ScriptedDriver()) as k:
         assert k.tools.get("calculator").app == "builtin"
 

@@ -41,6 +41,8 @@ class LlamaCppDriver(SlotEngine):
         n_threads: int | None = None,
         n_batch: int = 512,
         kv_type: str = "q8_0",
+        lora: str | Path | None = None,
+        lora_scale: float = 1.0,
     ):
         p = check_gguf(path)
         L = lib()
@@ -80,6 +82,9 @@ class LlamaCppDriver(SlotEngine):
             L.llama_model_free(self.model)
             raise DriverError(Errno.EIO, f"llama.cpp could not create a context of {n_seq} x {per_slot} tokens; "
                                          "try a smaller n_ctx or fewer slots")
+        self.adapter = None
+        if lora is not None:
+            self._apply_lora(Path(lora), lora_scale)
         self.mem = L.llama_get_memory(self.ctx)
         self.batch = L.llama_batch_init(n_batch, 0, n_seq)
         self._init_slots()
@@ -99,6 +104,23 @@ class LlamaCppDriver(SlotEngine):
             description=self._desc(),
             n_params=L.llama_model_n_params(self.model),
         )
+
+    def _apply_lora(self, path: Path, scale: float) -> None:
+        """Load a LoRA adapter GGUF (llmos learn train) and apply it to every sequence."""
+        L = lib()
+        p = check_gguf(path)
+        self.adapter = L.llama_adapter_lora_init(self.model, str(p).encode())
+        if not self.adapter:
+            L.llama_free(self.ctx)
+            L.llama_model_free(self.model)
+            raise DriverError(Errno.EIO, f"llama.cpp could not load the LoRA adapter {p}: it does not fit this "
+                                         "model (another base?) or is corrupt; train it again on this base")
+        adapters = (L.llama_adapter_lora_p_ctypes * 1)(self.adapter)
+        scales = (ctypes.c_float * 1)(scale)
+        if L.llama_set_adapters_lora(self.ctx, adapters, 1, scales) != 0:
+            L.llama_free(self.ctx)
+            L.llama_model_free(self.model)  # frees its adapters too
+            raise DriverError(Errno.EIO, f"llama.cpp could not apply the LoRA adapter {p}")
 
     # -- tokens ---------------------------------------------------------------------------
 
@@ -303,5 +325,8 @@ class LlamaCppDriver(SlotEngine):
                 self._grammars.clear()
                 L.llama_batch_free(self.batch)
                 L.llama_free(self.ctx)
+                if getattr(self, "adapter", None):
+                    L.llama_adapter_lora_free(self.adapter)
+                    self.adapter = None
                 L.llama_model_free(self.model)
                 self.ctx = None
