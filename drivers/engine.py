@@ -141,6 +141,16 @@ class SlotEngine:
             self.slots[slot] = []
             self._epoch[slot] += 1
 
+    def _clear_for_restore(self, slot: int, tokens: list[int]) -> bool:
+        """Empty `slot` before a restore of `tokens`; False when there is nothing to load, KVFull
+        when they cannot fit (the slot left empty). Called with the lock held."""
+        self.reset_slot(slot)
+        if not tokens:
+            return False
+        if len(tokens) > self.info.n_ctx:
+            raise KVFull(f"no room in slot {slot}'s KV ({self.info.n_ctx} tokens) to restore {len(tokens)}")
+        return True
+
     @staticmethod
     def _common(a: list[int], b: list[int], limit: int) -> int:
         n = 0

@@ -13,7 +13,7 @@ from array import array
 from collections import deque
 
 from .base import DriverError, ModelInfo, Sampling
-from .engine import KVFull, SlotEngine
+from .engine import SlotEngine
 from .errno import Errno
 
 EOG = 1 << 30  # the end-of-generation token
@@ -116,11 +116,8 @@ class ScriptedDriver(SlotEngine):
 
     def restore_slot(self, slot: int, data, tokens: list[int]) -> None:
         with self.lock:
-            self.reset_slot(slot)
-            if not tokens:
+            if not self._clear_for_restore(slot, tokens):
                 return
-            if len(tokens) > self.info.n_ctx:
-                raise KVFull(f"no room in slot {slot}'s KV ({self.info.n_ctx} tokens) to restore {len(tokens)}")
             held = array("q")
             held.frombytes(bytes(data))
             if list(held) != list(tokens):

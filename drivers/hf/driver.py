@@ -291,11 +291,8 @@ class HFDriver(SlotEngine):
         from transformers import DynamicCache
 
         with self.lock:
-            self.reset_slot(slot)
-            if not tokens:
+            if not self._clear_for_restore(slot, tokens):
                 return
-            if len(tokens) > self.info.n_ctx:
-                raise KVFull(f"no room in slot {slot}'s KV ({self.info.n_ctx} tokens) to restore {len(tokens)}")
             try:
                 layers = self.torch.load(io.BytesIO(bytes(data)), weights_only=True)
             except Exception as exc:
