@@ -128,10 +128,12 @@ def main(sys, task: str) -> str:
     return answer(sys, question)
 
 
+CAPS = ["llm.chat", "mem.recall", "mem.remember", "tool.list", "tool.call", "sys.time"]
+
 app = App({
     "name": "assistant",
     "description": "Chat: answers with what it remembers and the tools it is granted; \"remember ...\" keeps a fact.",
     "kind": "code",
-    "capabilities": ["llm.chat", "mem.recall", "mem.remember", "tool.list", "tool.call", "sys.time"],
-    "default_grants": ["llm.chat", "mem.recall", "mem.remember", "tool.list", "tool.call", "sys.time"],
+    "capabilities": CAPS,
+    "default_grants": CAPS,  # a built-in: granted what it asks
 }, main=main)

@@ -106,12 +106,14 @@ def main(sys, task: str) -> str:
     return f"wrote {path} ({len(code.splitlines())} lines, {how}; not run)"
 
 
+CAPS = ["fs.write", "fs.mkdir", "fs.stat", "llm.chat"]
+
 app = App({
     "name": "code",
     "description": "Writes code for a request into the workspace (never runs it); Python is checked to parse.",
     "kind": "code",
-    "capabilities": ["fs.write", "fs.mkdir", "fs.stat", "llm.chat"],
-    "default_grants": ["fs.write", "fs.mkdir", "fs.stat", "llm.chat"],
+    "capabilities": CAPS,
+    "default_grants": CAPS,  # a built-in: granted what it asks
     "workspace": "shared",
     "max_tokens": 8192,
 }, main=main)

@@ -55,10 +55,12 @@ def main(sys, task: str) -> str:
     raise SyscallError(Errno.EINVAL, f"unknown notes command {verb!r}; use remember, list, search or forget")
 
 
+CAPS = ["mem.remember", "mem.recall", "mem.forget"]
+
 app = App({
     "name": "notes",
     "description": "Remembers, lists, searches and forgets your notes (in llmos's memory).",
     "kind": "code",
-    "capabilities": ["mem.remember", "mem.recall", "mem.forget"],
-    "default_grants": ["mem.remember", "mem.recall", "mem.forget"],
+    "capabilities": CAPS,
+    "default_grants": CAPS,  # a built-in: granted what it asks
 }, main=main)

@@ -130,11 +130,13 @@ def main(sys, task: str) -> str:
     return out
 
 
+CAPS = ["fs.read", "fs.list", "fs.stat", "llm.chat", "llm.tokenize", "sys.info"]
+
 app = App({
     "name": "summarize",
     "description": "Summarizes a file, a folder or stdin to a requested length (long input: map-reduce).",
     "kind": "code",
-    "capabilities": ["fs.read", "fs.list", "fs.stat", "llm.chat", "llm.tokenize", "sys.info"],
-    "default_grants": ["fs.read", "fs.list", "fs.stat", "llm.chat", "llm.tokenize", "sys.info"],
+    "capabilities": CAPS,
+    "default_grants": CAPS,  # a built-in: granted what it asks
     "max_tokens": 16384,
 }, main=main)

@@ -62,11 +62,13 @@ def main(sys, task: str) -> str:
     return result
 
 
+CAPS = ["fs.read", "fs.stat", "fs.list", "fs.write", "llm.chat", "llm.tokenize", "sys.info"]
+
 app = App({
     "name": "translate",
     "description": "Translates text or a file into a target language (--to LANGUAGE, default French).",
     "kind": "code",
-    "capabilities": ["fs.read", "fs.stat", "fs.list", "fs.write", "llm.chat", "llm.tokenize", "sys.info"],
-    "default_grants": ["fs.read", "fs.stat", "fs.list", "fs.write", "llm.chat", "llm.tokenize", "sys.info"],
+    "capabilities": CAPS,
+    "default_grants": CAPS,  # a built-in: granted what it asks
     "max_tokens": 16384,
 }, main=main)
