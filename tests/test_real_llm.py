@@ -140,3 +140,18 @@ def test_decode_thread_hands_back_results_and_errors():
     assert dt.call(lambda: dt.call(threading.get_ident)) == dt.call(threading.get_ident)  # no deadlock
     with pytest.raises(ZeroDivisionError):
         dt.call(lambda: 1 / 0)
+
+
+def test_a_closed_driver_fails_with_an_errno_instead_of_reading_freed_memory(model_store):
+    """A scheduler still ticking after its driver closed (a kernel a test never closed) called
+    llama.cpp on the freed context and crashed the interpreter (a segfault in make test)."""
+    from llmos.drivers.base import DriverError
+    from llmos.drivers.loader import open_driver
+
+    d = open_driver("default", model_store, n_ctx=512, n_seq=1)
+    d.generate(d.tokenize("Hello", add_special=True), greedy(2))
+    d.close()
+    assert d.slot_bytes(0) == 0
+    with pytest.raises(DriverError) as err:
+        d.generate([1, 2, 3], greedy(2))
+    assert err.value.code == "EIO"

@@ -245,7 +245,14 @@ class LlamaCppDriver(SlotEngine):
 
     # -- the engine's decode --------------------------------------------------------------
 
+    def _open_ctx(self):
+        """The context, or EIO once closed (llama.cpp would read freed memory and crash)."""
+        if not self.ctx:
+            raise DriverError(Errno.EIO, "the model was closed; boot the kernel again")
+        return self.ctx
+
     def _decode(self, plan: list[tuple[Seq, int]]) -> list[int]:
+        self._open_ctx()
         L, b = lib(), self.batch
         n, rows = 0, []
         for s, k in plan:
@@ -269,6 +276,7 @@ class LlamaCppDriver(SlotEngine):
         return rows
 
     def _kv_keep(self, slot: int, n: int) -> None:
+        self._open_ctx()
         lib().llama_memory_seq_rm(self.mem, slot, n, -1)
 
     # -- slot save/restore (KV virtual memory) --------------------------------------------
@@ -279,7 +287,7 @@ class LlamaCppDriver(SlotEngine):
         with self.lock:
             if not self.slots[slot]:
                 return b""
-            size = L.llama_state_seq_get_size(self.ctx, slot)
+            size = L.llama_state_seq_get_size(self._open_ctx(), slot)
             buf = (ctypes.c_uint8 * size)()
             n = L.llama_state_seq_get_data(self.ctx, buf, size, slot)
             if n == 0:
@@ -306,8 +314,8 @@ class LlamaCppDriver(SlotEngine):
 
     def slot_bytes(self, slot: int) -> int:
         """How many bytes slot `slot`'s KV takes (what save_slot would return)."""
-        with self.lock:
-            return lib().llama_state_seq_get_size(self.ctx, slot) if self.slots[slot] else 0
+        with self.lock:  # a closed driver (ctx freed) holds nothing
+            return lib().llama_state_seq_get_size(self.ctx, slot) if self.ctx and self.slots[slot] else 0
 
     # -- info and teardown ----------------------------------------------------------------
 
