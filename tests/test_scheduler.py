@@ -174,6 +174,19 @@ def test_a_batch_request_does_not_starve_under_constant_interactive_load(sched):
         s.cancel(r)
 
 
+def test_aging_does_not_make_a_queue_of_equals_preempt_each_other(sched):
+    """80 one-shot batch prompts on 2 slots (what `llmos batch` does): the waiting ones age past
+    the running ones, but aging must not preempt mid-slice, or each preempted prompt keeps a
+    swapped KV image and memory grows with the queue (house.sh saw +188 MB)."""
+    d = FakeDriver(2)
+    s = sched(d, slice_tokens=50, aging_s=1)  # the fake clock ages a waiting request one class per step
+    with d.lock:
+        reqs = [s.submit(None, [i + 1], Sampling(max_tokens=6), priority=BATCH) for i in range(20)]
+    assert [s.wait(r).text for r in reqs] == [expected([i + 1], 6) for i in range(20)]
+    assert s.swaps_out == 0 and all(r.preempted == 0 for r in reqs)
+    assert len(d.steps) == 60  # 20 prompts x 6 tokens, two at a time
+
+
 def test_check_cancels_one_request_and_the_others_go_on(sched):
     d = FakeDriver(2)
     s = sched(d)

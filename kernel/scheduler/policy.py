@@ -5,9 +5,13 @@ Decided between steps:
   last turn), else an empty one, else the least recently used idle one (whose owner's KV is
   swapped out first, so that process's next turn restores it instead of re-reading its prompt);
 - with every slot running, it preempts the running request of lowest current priority if its
-  own is higher, or equal and that request has used its time slice (`slice_tokens` steps);
+  own class is higher, or if that request has used its time slice (`slice_tokens` steps) and
+  the waiting one's aged priority is at least as high;
 - waiting raises priority one class (AGING_STEP) per `aging_s` seconds, so nothing starves; a
-  request placed at a raised priority keeps it for one slice.
+  request placed at a raised priority keeps it for one slice. Aging orders the queue and wins
+  slots at slice ends, but never preempts mid-slice: otherwise a queue of equal requests ages
+  past the ones running and they preempt each other by turns, each keeping a swapped KV image
+  (80 one-shot batch prompts on 2 slots held ~190 MB of images that way).
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ class Policy:
         """The running request `r` may preempt, or None."""
         eff = self.effective(r, now)
         victims = [v for v in running
-                   if eff > self.current(v) or (eff >= self.current(v) and v.slice_used >= self.slice_tokens)]
+                   if r.priority > self.current(v) or (eff >= self.current(v) and v.slice_used >= self.slice_tokens)]
         if not victims:
             return None
         return min(victims, key=lambda v: (self.current(v), -v.slice_used, -v.enqueued))
