@@ -6,7 +6,9 @@ single-function questions, each with its expected call, scored by AST match. Thr
                    system prompt, a grammar from its parameters' JSON Schema, greedy
   llmos required   the tool registered through the public path, the question run as a process
                    granted only that tool, --tool-choice required
-  llmos auto       the same with --tool-choice auto (`llmos_auto_call_rate`: how often it calls)
+  llmos auto       the same with --tool-choice auto (`llmos_auto_call_rate`: how often it calls),
+                   and bench/chat_suite's questions, which need no tool, each run with one suite
+                   tool granted (`llmos_auto_false_call_rate`: how often it calls anyway)
 Goal on the default model: llmos_required_accuracy >= bare_accuracy + 0.10, call rate >= 0.9.
 Every 4th case is held out from tuning; accuracies are printed for dev and heldout apart.
 
@@ -79,6 +81,15 @@ def run_bare(cases: list[dict], model: str, threads: int | None = None) -> list[
 
 
 
+def no_tool_cases() -> list[dict]:
+    """The chat suite's questions, each paired with one suite tool it does not need."""
+    from chat_suite import QUESTIONS
+    from toolcall_score import load_tools
+
+    tools = list(load_tools().values())
+    return [{"question": q, "tool": tools[i * 7 % len(tools)]} for i, (q, _) in enumerate(QUESTIONS)]
+
+
 def run_llmos(cases: list[dict], model: str, tool_choice: str) -> list[dict | None]:
     """Each case's tool registered through the public path, its question a process granted only
     that tool (bench/toolcall_llmos.py)."""
@@ -135,6 +146,13 @@ def main() -> None:
         sides[side] = run()
         seconds[side] = round(time.perf_counter() - t0, 1)
 
+    false_calls = None
+    if "llmos_auto" in chosen:
+        t0 = time.perf_counter()
+        unneeded = run_llmos(no_tool_cases(), a.model, "auto")
+        seconds["llmos_auto"] += round(time.perf_counter() - t0, 1)
+        false_calls = sum(c is not None for c in unneeded) / len(unneeded)
+
     acc = {side: _accuracy(cases, calls) if calls else None for side, calls in sides.items()}
     auto = sides["llmos_auto"]
     result = {"model": a.model, "split": a.split, "n": len(cases),
@@ -145,6 +163,7 @@ def main() -> None:
             value = acc[side][part] if acc[side] else None
             result[f"{side}_accuracy{suffix}"] = None if value is None else round(value, 4)
     result["llmos_auto_call_rate"] = None if auto is None else round(sum(c is not None for c in auto) / len(auto), 4)
+    result["llmos_auto_false_call_rate"] = None if false_calls is None else round(false_calls, 4)
     result.update({f"seconds_{side}": seconds.get(side) for side in SIDES})
     if a.dump:
         with open(a.dump, "w") as f:
@@ -167,7 +186,8 @@ def main() -> None:
              f"  llmos, tool choice required:     {fmt('llmos_required')}",
              f"  llmos, tool choice auto:         {fmt('llmos_auto')}"]
     if auto is not None:
-        lines.append(f"  auto call rate {result['llmos_auto_call_rate']:.2f}")
+        lines.append(f"  auto call rate {result['llmos_auto_call_rate']:.2f} on questions that need the tool, "
+                     f"{result['llmos_auto_false_call_rate']:.2f} on chat questions that need none")
     if acc["bare"] and acc["llmos_required"]:
         lines.append(f"  required - bare: {acc['llmos_required']['all'] - acc['bare']['all']:+.3f} (goal >= +0.10)")
     report(result, a.json, lines)

@@ -37,9 +37,9 @@ class MemoryBase:
     @property
     def embedder(self):
         if self._embedder is None:
-            from .embed import MiniLM
+            from .embed import shared
 
-            self._embedder = MiniLM()
+            self._embedder = shared()
         return self._embedder
 
     @contextmanager

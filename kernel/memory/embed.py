@@ -83,3 +83,16 @@ class MiniLM:
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # mean pooling
                 out.append(torch.nn.functional.normalize(pooled, p=2, dim=1).numpy())
         return out
+
+
+_shared: MiniLM | None = None
+_shared_lock = threading.Lock()
+
+
+def shared() -> MiniLM:
+    """One MiniLM per OS process (loaded on first embed): every kernel in it reads the same weights."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = MiniLM()
+        return _shared

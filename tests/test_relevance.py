@@ -1,0 +1,85 @@
+"""tool_choice `auto`: the first action opens the trained call list when the task is about one of
+the process's functions (kernel/relevance.py), and starts freely otherwise."""
+
+from __future__ import annotations
+
+import pytest
+from llmos.kernel import relevance
+from llmos.syscalls.caps import CapSet
+from llmos.syscalls.grammar import (
+    NO_CALL,
+    Action,
+    Function,
+    action_grammar,
+    parse_action,
+    render_call,
+)
+from llmos.syscalls.tool import Tool
+from test_memory import HashEmbedder
+
+WEATHER = {"name": "get_weather", "description": "Get the current weather for a city.",
+           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+
+
+def test_an_empty_call_list_is_the_trained_way_to_reply():
+    assert parse_action(NO_CALL + "Paris is the capital.") == Action(text="Paris is the capital.")
+    assert parse_action(render_call("get_weather", {"city": "Oslo"})) == Action("get_weather", {"city": "Oslo"})
+    fn = [Function(WEATHER["name"], WEATHER["description"], WEATHER["parameters"])]
+    g = action_grammar(fn, "auto", decide=True)
+    assert "root ::= call | no-call" in g and "no-call ::=" in g
+    assert "root ::= call | reply" in action_grammar(fn, "auto")  # later actions start freely
+    assert "no-call" not in action_grammar(fn, "required", decide=True)  # decide changes only auto
+
+
+def test_closeness_is_the_best_function_and_nothing_without_functions():
+    e = HashEmbedder()
+    fns = [("get_weather", "Get the current weather for a city"), ("fs.read", "Read a file")]
+    assert relevance.closeness(e, "weather in the city of Oslo", fns) > relevance.THRESHOLD
+    assert relevance.closeness(e, "zebra quartz", fns) < relevance.THRESHOLD
+    assert relevance.closeness(e, "weather", []) == -1.0 and not relevance.relevant(e, "", fns)
+
+
+@pytest.mark.parametrize("task,decides", [("weather in the city of Oslo please", True), ("zebra quartz", False)])
+def test_the_first_auto_action_gets_the_deciding_grammar_only_when_the_task_is_about_a_function(
+        kernel, scripted, task, decides):
+    kernel.memory._embedder = HashEmbedder()
+    kernel.tools.add(Tool.from_schema(WEATHER, lambda args: {"temp": 3}, app="t"))
+    scripted.replies.extend([render_call("get_weather", {"city": "Oslo"}), "It is 3 degrees."])
+    p = kernel.spawn(task=task, caps=CapSet.parse(["tool.call:get_weather"]), tool_choice="auto", app="t")
+    list(kernel.run(p.pid))
+    first, second = scripted.samplings[0].grammar, scripted.samplings[1].grammar
+    assert ("no-call ::=" in first) is decides
+    assert "root ::= call | reply" in second  # after the first action: free again
+    assert kernel.procs.get(p.pid).reply == "It is 3 degrees."
+
+
+def test_a_broken_embedder_leaves_the_first_action_free(kernel, scripted):
+    class Broken:
+        def embed(self, texts):
+            raise OSError("no model files")
+
+    kernel.memory._embedder = Broken()
+    kernel.tools.add(Tool.from_schema(WEATHER, lambda args: {"temp": 3}, app="t"))
+    scripted.replies.append("I cannot tell.")
+    p = kernel.spawn(task="weather in Oslo", caps=CapSet.parse(["tool.call:get_weather"]), tool_choice="auto", app="t")
+    list(kernel.run(p.pid))
+    assert "root ::= call | reply" in scripted.samplings[0].grammar
+    assert kernel.procs.get(p.pid).reply == "I cannot tell."
+
+
+@pytest.mark.real
+def test_minilm_tells_a_weather_question_from_a_capital_one():
+    from llmos.kernel.memory.embed import shared
+
+    fns = [(WEATHER["name"], WEATHER["description"])]
+    assert relevance.relevant(shared(), "What's the weather like in Tokyo right now?", fns)
+    assert not relevance.relevant(shared(), "What is the capital of France?", fns)
+
+
+@pytest.mark.real
+def test_the_real_model_decides_inside_the_trained_opener(smollm):
+    fn = [Function(WEATHER["name"], WEATHER["description"], WEATHER["parameters"])]
+    g = action_grammar(fn, "auto", decide=True)
+    assert smollm.grammar_accepts(g, render_call("get_weather", {"city": "Oslo"}))
+    assert smollm.grammar_accepts(g, NO_CALL + "Paris is the capital of France.")
+    assert not smollm.grammar_accepts(g, "Paris is the capital of France.")
