@@ -160,7 +160,7 @@ class Loop:
         choice = self.proc.tool_choice or "auto"
         try:
             driver = k.driver()
-            grammars = {c: action_grammar(functions, c) for c in {choice, "auto"}}
+            grammars = {c: action_grammar(functions, c) for c in {choice, "auto", "none"}}
             first = grammars[choice]
             if choice == "auto" and functions and self.about_functions(functions):
                 first = action_grammar(functions, "auto", decide=True)  # see relevance.py
@@ -175,7 +175,7 @@ class Loop:
         system = system_prompt(functions, choice)
         if not memory.messages(pid):
             memory.append(pid, "user", self.proc.task, kind="task")
-        previous, failures = None, {}
+        previous, failures, must_answer, last_obs = None, {}, False, ""
         while True:
             # -- budgets and signals, between steps -------------------------------------------
             try:
@@ -196,7 +196,7 @@ class Loop:
 
             # -- decode one action under the grammar ------------------------------------------
             # tool_choice `required` or a named function holds for the first action; then auto.
-            grammar = first if spent.steps == 0 else grammars["auto"]
+            grammar = first if spent.steps == 0 else grammars["none" if must_answer else "auto"]
             try:
                 window = memory.window(pid, system, window_tokens - action_tokens, lambda text: len(driver.tokenize(text)))
                 prompt = driver.tokenize(driver.format_chat(window), add_special=True, parse_special=True)
@@ -235,10 +235,13 @@ class Loop:
 
             # -- act ---------------------------------------------------------------------------
             if (call, args) == previous:
-                # Tiny models loop on one call; repeating it cannot help, so say so instead.
-                obs = ("you just made exactly this call and its result is above; do not repeat it: "
-                       "answer with what you know, or make a different call")
-                self.observe(f"{Errno.EAGAIN}: {obs}")
+                # Tiny models loop on one call (SmolLM2 repeated a calculator call until its step
+                # quota was spent, whatever an error observation said, and copied that text into
+                # its answer when made to answer). The call is not run again: the model reads
+                # its result again, and its next action is an answer (the reply-only grammar).
+                obs = "the same call again: not run twice; its result was given again and the next action is the answer"
+                must_answer = True
+                self.observe(last_obs)
                 yield Step(StepType.OBSERVATION, pid, spent.steps, call=call, ok=False, errno=str(Errno.EAGAIN), message=obs)
                 continue
             previous = (call, args)
@@ -271,6 +274,7 @@ class Loop:
             if len(obs_text) > OBSERVATION_CHARS:
                 obs_text = obs_text[:OBSERVATION_CHARS] + f"... ({len(obs_text) - OBSERVATION_CHARS} more characters)"
             self.observe(obs_text)
+            last_obs = obs_text
             self.budget.save()
             yield step
             if self.budget.left().bytes <= 0:

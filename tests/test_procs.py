@@ -101,6 +101,19 @@ def test_a_repeated_call_is_not_run_again(kernel, scripted):
     assert len(kernel.journal.tail(10, pid=p.pid)) == 1
 
 
+def test_after_a_repeated_call_the_model_reads_its_result_again_and_must_answer(kernel, scripted):
+    """SmolLM2 repeated one calculator call until its step quota was spent: a repeat is not run,
+    the model is shown the same result again, and its next action is decoded reply-only."""
+    p = kernel.spawn(task="x", caps=READ)
+    scripted.queue(act("fs.list", path="."), act("fs.list", path="."), "It holds nothing.")
+    steps = steps_of(kernel, p.pid)
+    assert steps[-1]["type"] == "reply" and steps[-1]["text"] == "It holds nothing."
+    results = [m["content"] for m in kernel.memory.messages(p.pid) if m["kind"] == "observation"]
+    assert len(results) == 2 and results[0] == results[1]  # the same result, shown again
+    third = scripted.samplings[2].grammar
+    assert "root ::= reply" in third and "call ::=" not in third  # an answer, nothing else
+
+
 def test_default_quotas_stop_a_runaway_loop(kernel, scripted):
     scripted.default = act("fs.list", path=".")
     p = kernel.spawn(task="loop", caps=READ)
