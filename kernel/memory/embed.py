@@ -6,6 +6,7 @@ never pay for them. Loading reads the package's local model folder; nothing is d
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from typing import TYPE_CHECKING
@@ -85,14 +86,9 @@ class MiniLM:
         return out
 
 
-_shared: MiniLM | None = None
-_shared_lock = threading.Lock()
 
-
+@functools.cache
 def shared() -> MiniLM:
-    """One MiniLM per OS process (loaded on first embed): every kernel in it reads the same weights."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = MiniLM()
-        return _shared
+    """One MiniLM per OS process (loaded on first embed): every kernel in it reads the same
+    weights. (Two threads racing on the very first call may each build one; harmless.)"""
+    return MiniLM()
