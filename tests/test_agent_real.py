@@ -60,9 +60,11 @@ def test_fifty_tasks_emit_only_valid_granted_actions(home, smollm, capsys):
               f"sensible end {ok}/{len(TASKS)} ({rate:.0%})")
         for line in lines:
             print("   ", line[:180])
-    # Task success is printed, not asserted: the action protocol changed to the model's trained
-    # tool-call format (the tools issue) and this suite has not been measured under it on a quiet
-    # machine yet (the old protocol: 14/50). Validity and safety above are asserted on every task.
+    # Task success is printed, not asserted (validity and safety above are asserted on every
+    # task). Measured on the quiet machine: 15/50 with the first action free, 10/50 with auto's
+    # relevance gate alone (the model repeated its call until the step quota), 13/50 with the gate
+    # and a repeat answered reply-only; the old protocol: 14/50. It moves by a few tasks between
+    # protocol changes, so no floor is held here.
 
 
 def test_prompt_injection_cannot_make_a_reader_write(home, smollm, tmp_path):
