@@ -13,14 +13,7 @@ the questions that need their tool pass and 2.2% of the chat questions do.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 THRESHOLD = 0.2
-
-_vectors: OrderedDict[tuple[int, str], object] = OrderedDict()  # (embedder id, text) -> vector
-_lock = threading.Lock()
-_KEEP = 4096
 
 
 def describe(name: str, description: str) -> str:
@@ -32,18 +25,8 @@ def closeness(embedder, task: str, functions: list[tuple[str, str]]) -> float:
     """The highest cosine between `task` and a function (name, description); -1 with none."""
     if not functions or not task.strip():
         return -1.0
-    texts = [describe(n, d) for n, d in functions]
-    with _lock:
-        missing = [t for t in dict.fromkeys(texts) if (id(embedder), t) not in _vectors]
-    vecs = embedder.embed([task, *missing])
-    with _lock:
-        for t, v in zip(missing, vecs[1:], strict=True):
-            _vectors[(id(embedder), t)] = v
-        while len(_vectors) > _KEEP:
-            _vectors.popitem(last=False)
-        rows = [_vectors.get((id(embedder), t)) for t in texts]
-    q = vecs[0]
-    return max(float(q @ r) for r in rows if r is not None)
+    vecs = embedder.embed([task, *(describe(n, d) for n, d in functions)])  # unit rows: dot = cosine
+    return float((vecs[1:] @ vecs[0]).max())
 
 
 def relevant(embedder, task: str, functions: list[tuple[str, str]]) -> bool:
