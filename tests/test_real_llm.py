@@ -39,6 +39,30 @@ def test_greedy_is_deterministic_and_streaming_matches(real_driver):
     assert a.tokens_out == b.tokens_out > 0
 
 
+def test_greedy_argmax_picks_what_llama_cpps_greedy_sampler_picks(real_driver, monkeypatch):
+    """Greedy decoding takes numpy's argmax of the logits (the fast path); llama.cpp's own greedy
+    sampler, forced here, gives the same tokens."""
+    from llmos.drivers.llama_cpp.sampler import Sampler
+
+    prompt = "List the planets of the solar system in order:"
+
+    def fresh():  # the whole prompt decoded again, as the first time (no prefix kept in any slot)
+        for slot in range(real_driver.n_seq):
+            real_driver.reset_slot(slot)
+        return real_driver.generate(prompt, greedy(48))
+
+    fast = fresh()
+    init = Sampler.__init__
+
+    def chain_only(self, *a, **kw):
+        init(self, *a, **kw)
+        self.argmax = False
+
+    monkeypatch.setattr(Sampler, "__init__", chain_only)
+    native = fresh()
+    assert fast.text == native.text and fast.tokens_out == native.tokens_out > 0
+
+
 def test_seeded_sampling_is_repeatable(real_driver):
     s = Sampling(max_tokens=20, temperature=0.9, seed=1234)
     assert real_driver.generate("Once upon a time", s).text == real_driver.generate("Once upon a time", s).text

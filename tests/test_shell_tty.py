@@ -1,8 +1,5 @@
 """The real shell in a pseudo-terminal (pexpect), on the embedded model: start, /help, a chat
-turn, a background run and /ps, Ctrl-C on a half-typed line, /quit.
-
-(Ctrl-C during a generation is tested on the scripted driver in test_repl.py; under pexpect the
-shell does not yet react to SIGINT while it waits on the scheduler -- see the branch's report.)"""
+turn, Ctrl-C during a generation, a background run and /ps, Ctrl-C on a half-typed line, /quit."""
 
 from __future__ import annotations
 
@@ -28,6 +25,14 @@ def test_the_shell_in_a_terminal(home):
         child.expect(r"/top")
         child.sendline("What is the capital of France?")
         child.expect("(?i)paris")
+        child.expect("llmos>")
+        child.sendline("/set max_tokens 400")
+        child.expect("llmos>")
+        child.sendline("Write a very long story about a lighthouse keeper and the sea.")
+        child.expect(r"\x1b\[\?2004l")  # the prompt has handed the line over (bracketed paste off)
+        child.expect(r"[A-Za-z]{3}")  # the model has started writing (no escape sequence has 3 letters)
+        child.sendcontrol("c")  # stops the generation (EINTR), keeps the session
+        child.expect(r"\(stopped\)")
         child.expect("llmos>")
         child.sendline("/run write hello into hello.txt &")
         child.expect(r"\[(\d+)\] agent running in the background")

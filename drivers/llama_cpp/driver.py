@@ -238,7 +238,7 @@ class LlamaCppDriver(SlotEngine):
         except DriverError:
             L.llama_sampler_free(chain)
             raise
-        return Sampler(self, chain, grammar, s.grammar)
+        return Sampler(self, s, chain, grammar, s.grammar)
 
     def _sampler(self, sampling: Sampling, prompt: list[int]) -> Sampler:
         return self.sampler(sampling)
