@@ -33,6 +33,7 @@ from .journal import Journal
 from .mcp import Mounts
 from .memory import Memory
 from .process import ENDED, Process, ProcessTable, ProcState, Quotas
+from .relevance import relevant
 from .settings import Settings
 from .store import Store
 from .stubs import Stubs
@@ -152,6 +153,14 @@ class Kernel:
             # a process's context window in tokens: the loaded model's, else the one it will get
             "window": self._driver.n_ctx() if self._driver is not None else self.settings.slot_ctx,
         }
+
+    def about(self, text: str, functions: list[tuple[str, str]]) -> bool:
+        """Whether `text` is close to one of `functions` (name, description) (relevance.py); with
+        no embedder to ask (its package missing or broken), False: the model starts freely."""
+        try:
+            return relevant(self.memory.embedder, text, functions)
+        except Exception:  # noqa: BLE001 - a hint, never a failure
+            return False
 
     def generate(self, pid: int, prompt: list[int] | str, sampling: Sampling, *,
                  on_text: Callable[[str], None] | None = None, check: Callable[[], None] | None = None,

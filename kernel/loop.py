@@ -22,7 +22,6 @@ from ..syscalls.grammar import Function, action_grammar, parse_action, render_ca
 from ..syscalls.table import TABLE
 from .process import ENDED, ExitStatus, Process, ProcState
 from .prompt import response, syscall_function, system_prompt
-from .relevance import relevant
 
 # A repeat penalty on actions hurts: it pushes the model off the JSON it must repeat (quotes,
 # keys). Measured on 14 suite tasks: 1/14 sensible ends with 1.15, 3/14 without.
@@ -141,14 +140,6 @@ class Loop:
             return self.end(ProcState.EXITED, ExitStatus.QUOTA, f"EDQUOT: {message}", StepType.EXIT, errno="EDQUOT")
         return self.end(ProcState.EXITED, ExitStatus.FAILED, f"{code}: {message}", StepType.ERROR, errno=str(code))
 
-    def about_functions(self, functions: list[Function]) -> bool:
-        """Whether the task is close to a function this process may call (relevance.py); with no
-        embedder to ask (its package missing or broken), the model starts its action freely."""
-        try:
-            return relevant(self.k.memory.embedder, self.proc.task, [(f.name, f.description) for f in functions])
-        except Exception:  # noqa: BLE001 - a hint, never a failure of the process
-            return False
-
     def observe(self, text: str) -> None:
         self.k.memory.append(self.pid, "user", response(text), kind="observation")
 
@@ -162,7 +153,7 @@ class Loop:
             driver = k.driver()
             grammars = {c: action_grammar(functions, c) for c in {choice, "auto", "none"}}
             first = grammars[choice]
-            if choice == "auto" and functions and self.about_functions(functions):
+            if choice == "auto" and functions and k.about(self.proc.task, [(f.name, f.description) for f in functions]):
                 first = action_grammar(functions, "auto", decide=True)  # see relevance.py
         except (DriverError, SyscallError, ValueError, KeyError) as exc:
             yield self.stopped(exc if isinstance(exc, DriverError | SyscallError)

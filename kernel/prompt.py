@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from ..syscalls.grammar import Function
+from ..syscalls.grammar import RESULT_CLOSE, RESULT_OPEN, Function
 from ..syscalls.spec import Syscall
 
 TRAINED = (
@@ -46,4 +46,4 @@ def system_prompt(functions: list[Function], choice: str = "auto", extra: str = 
 
 def response(text: str) -> str:
     """A call's result as the model reads it (a user turn)."""
-    return f"<tool_response>\n{text}\n</tool_response>"
+    return RESULT_OPEN + text + RESULT_CLOSE

@@ -35,6 +35,10 @@ class Services(Protocol):
 
     def info(self) -> dict: ...
 
+    def about(self, text: str, functions: list[tuple[str, str]]) -> bool:
+        """Whether `text` is about one of `functions` (name, description): tool_choice auto's hint."""
+        ...
+
     def generate(self, pid: int, prompt: list[int] | str, sampling: Sampling, *,
                  on_text: Callable[[str], None] | None = None, check: Callable[[], None] | None = None,
                  key: Any = None, priority: int | None = None, one_shot: bool = False) -> Generation: ...

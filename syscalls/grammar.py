@@ -28,6 +28,7 @@ from .schema import bounded, to_gbnf
 
 CALL_OPEN = "<tool_call>[\n"
 CALL_CLOSE = "\n]</tool_call>"
+RESULT_OPEN, RESULT_CLOSE = "<tool_response>\n", "\n</tool_response>"  # a call's result, in a user turn
 NO_CALL = "<tool_call>[]</tool_call>\n"  # the trained way to say "no function is needed"; a reply follows
 CHOICES = ("auto", "required", "none")
 

@@ -9,7 +9,7 @@ from pydantic import Field
 from ..drivers.base import Sampling, SamplingParams
 from .context import CallContext
 from .errno import Errno, SyscallError
-from .grammar import Function, action_grammar, parse_action
+from .grammar import NO_CALL, RESULT_OPEN, Function, action_grammar, parse_action
 from .schema import check
 from .spec import Args, Result, syscall
 
@@ -38,14 +38,40 @@ class GenResult(Result):
     tool_call: ToolCall | None = None  # llm.chat with tools: the call the answer made
 
 
-def _generate(ctx: CallContext, prompt: str | list[int], sampling: Sampling) -> GenResult:
+class _Unprefixed:
+    """Streams text on, less a leading `prefix` (the "no function is needed" list a reply
+    follows under tool_choice auto), held back only while the text could still be it."""
+
+    def __init__(self, emit, prefix: str):
+        self.emit, self.prefix, self.held, self.passing = emit, prefix, "", not prefix
+
+    def __call__(self, text: str) -> None:
+        if self.passing:
+            self.emit(text)
+            return
+        self.held += text
+        if self.held.startswith(self.prefix):
+            self.passing, rest = True, self.held[len(self.prefix):]
+            self.emit(rest)
+        elif not self.prefix.startswith(self.held):
+            self.passing = True
+            self.emit(self.held)
+
+
+def reply_of(text: str) -> str:
+    """A reply's text, without the empty call list it may follow."""
+    text = text.strip()
+    return text[len(NO_CALL):].strip() if text.startswith(NO_CALL) else text
+
+
+def _generate(ctx: CallContext, prompt: str | list[int], sampling: Sampling, *, hide: str = "") -> GenResult:
     # Through the kernel: batched by the scheduler (the shell's calls at interactive priority).
     if ctx.one_shot:
         # An independent job of a batch waits its turn behind the others: its time limit would
         # count the queue, not its work (seen: 77 of 80 `llmos batch` lines ETIMEDOUT on a busy
         # machine). Cancellation still ends it.
         ctx.deadline = float("inf")
-    gen = ctx.services.generate(ctx.pid, prompt, sampling, on_text=ctx.emit, check=ctx.check, key=("llm", ctx.pid),
+    gen = ctx.services.generate(ctx.pid, prompt, sampling, on_text=_Unprefixed(ctx.emit, hide), check=ctx.check, key=("llm", ctx.pid),
                                 priority=ctx.priority, one_shot=ctx.one_shot)
     ctx.usage.tokens_in += gen.tokens_in
     ctx.usage.tokens_out += gen.tokens_out
@@ -136,18 +162,23 @@ def llm_chat(ctx: CallContext, a: ChatArgs) -> GenResult:
     sampling = a.sampling(ctx)
     functions = _functions(a.tools) if a.tools else []
     if functions:
-        sampling.grammar = action_grammar(functions, a.tool_choice)
+        # auto, asked by the user about a tool: the model opens the call list and chooses inside
+        # it between a call and `[]` + its reply (kernel/relevance.py says why).
+        last = a.messages[-1]
+        decide = (a.tool_choice == "auto" and last.role == "user" and not last.content.startswith(RESULT_OPEN)
+                  and ctx.services.about(last.content, [(f.name, f.description) for f in functions]))
+        sampling.grammar = action_grammar(functions, a.tool_choice, decide=decide)
     elif a.tool_choice not in ("auto", "none"):
         raise SyscallError(Errno.EINVAL, f"tool_choice {a.tool_choice!r} needs tools")
     prompt = driver.format_chat([m.model_dump() for m in a.messages])
     tokens = driver.tokenize(prompt, add_special=True, parse_special=True)
-    result = _generate(ctx, tokens, sampling)
+    result = _generate(ctx, tokens, sampling, hide=NO_CALL if functions else "")
     if functions:
         call = _tool_call(functions, result.text)
         if call is not None:
             result.tool_call, result.text = call, ""
         elif result.finish_reason == "stop":
-            result.text = result.text.strip()
+            result.text = reply_of(result.text)
     return result
 
 

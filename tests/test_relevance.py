@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from llmos.kernel import relevance
+from llmos.kernel.prompt import response
 from llmos.syscalls.caps import CapSet
 from llmos.syscalls.grammar import (
     NO_CALL,
@@ -83,3 +84,57 @@ def test_the_real_model_decides_inside_the_trained_opener(smollm):
     assert smollm.grammar_accepts(g, render_call("get_weather", {"city": "Oslo"}))
     assert smollm.grammar_accepts(g, NO_CALL + "Paris is the capital of France.")
     assert not smollm.grammar_accepts(g, "Paris is the capital of France.")
+
+
+TOOLS = [{"type": "function", "function": WEATHER}]
+
+
+@pytest.mark.parametrize("question,decides", [("weather in the city of Oslo please", True), ("zebra quartz", False)])
+def test_llm_chat_with_tools_under_auto_decides_when_the_user_asks_about_a_tool(kernel, scripted, question, decides):
+    kernel.memory._embedder = HashEmbedder()
+    scripted.replies.append(NO_CALL + "Nothing to call.")
+    streamed: list[str] = []
+    r = kernel.call("llm.chat", {"messages": [{"role": "user", "content": question}], "tools": TOOLS},
+                    stream=streamed.append)
+    assert ("no-call ::=" in scripted.samplings[0].grammar) is decides
+    assert r.tool_call is None and r.text == "Nothing to call."
+    assert "<tool_call>" not in "".join(streamed) and "".join(streamed).strip() == "Nothing to call."
+
+
+def test_llm_chat_after_a_tool_result_starts_freely(kernel, scripted):
+    kernel.memory._embedder = HashEmbedder()
+    scripted.replies.append("It is 3 degrees in Oslo.")
+    msgs = [{"role": "user", "content": "weather in the city of Oslo please"},
+            {"role": "assistant", "content": render_call("get_weather", {"city": "Oslo"})},
+            {"role": "user", "content": response('{"temp": 3}')}]
+    r = kernel.call("llm.chat", {"messages": msgs, "tools": TOOLS})
+    assert "root ::= call | reply" in scripted.samplings[0].grammar and r.text == "It is 3 degrees in Oslo."
+
+
+def test_a_streamed_call_is_not_held_back():
+    from llmos.syscalls.llm import _Unprefixed
+
+    out: list[str] = []
+    emit = _Unprefixed(out.append, NO_CALL)
+    for piece in ["<tool", "_call>", "[{\"na", "me\""]:
+        emit(piece)
+    assert "".join(out) == "<tool_call>[{\"name\""
+
+
+@pytest.mark.real
+def test_llm_chat_on_the_real_model_calls_the_tool_it_is_asked_about_and_answers_the_rest(real_kernel):
+    """Through llm.chat (the OpenAI API's path) under auto: a weather question gets a valid call
+    of the weather tool, a capital question a reply (greedy, so each outcome is fixed)."""
+    from llmos.kernel.prompt import system_prompt
+
+    fn = [Function(WEATHER["name"], WEATHER["description"], WEATHER["parameters"])]
+
+    def ask(q):
+        msgs = [{"role": "system", "content": system_prompt(fn, "auto")}, {"role": "user", "content": q}]
+        return real_kernel.call("llm.chat", {"messages": msgs, "tools": TOOLS, "temperature": 0, "max_tokens": 64})
+
+    weather = ask("What's the weather like in Tokyo right now?")
+    assert weather.tool_call is not None and weather.tool_call.name == "get_weather"
+    assert isinstance(weather.tool_call.arguments["city"], str)
+    capital = ask("What is the capital of France?")
+    assert capital.tool_call is None and "<tool_call>" not in capital.text
