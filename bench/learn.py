@@ -8,8 +8,10 @@ what it never saw:
                   granted only its tool, tool_choice required, the first call scored (AST match)
   task success    the 50-task agent suite's held-out tasks (bench/agent_tasks.py, every 4th),
                   run as in tests/test_agent_real.py, each with its own success check
-  decode speed    tokens/s of one greedy 128-token generation, base and base + adapter
-Both sides run on llama.cpp (the adapter as GGUF, as `--model default+lora:NAME` loads it).
+  decode speed    tokens/s of a greedy 128-token generation (the fastest of 3), base and tuned
+Both sides run on llama.cpp; the tuned side as `--model default+lora:NAME` loads it, the adapter
+folded into the weights (drivers/convert.py:merge_lora). `runtime_adapter_tok_s`: the same
+adapter applied by llama.cpp at run time instead, for scale.
 Goal: tuned task success >= 2 x base, tuned tool accuracy >= base + 0.15, same decode speed.
 
     python bench/learn.py [--tasks N] [--epochs N] [--lr X] [--limit N] [--threads N] [--decode-threads N] [--json]
@@ -78,10 +80,14 @@ def decode_speed(driver, n: int = 128) -> float:
     prompt = driver.format_chat([{"role": "user", "content": "Write a long story about a lighthouse keeper."}])
     toks = driver.tokenize(prompt, add_special=True, parse_special=True)
     driver.generate(toks, Sampling(max_tokens=8, temperature=0))  # warm up
-    driver.reset_slot(0)
-    t0 = time.perf_counter()
-    g = driver.generate(toks, Sampling(max_tokens=n, temperature=0, ignore_eos=True))
-    return g.tokens_out / (time.perf_counter() - t0)
+    best = float("inf")
+    for _ in range(3):  # the fastest of 3: the least disturbed by the machine
+        driver.reset_slot(0)
+        driver.generate(toks, Sampling(max_tokens=1, temperature=0))  # the prompt, outside the timing
+        t0 = time.perf_counter()
+        g = driver.generate(toks, Sampling(max_tokens=n, temperature=0, ignore_eos=True))
+        best = min(best, (time.perf_counter() - t0) / g.tokens_out)
+    return 1 / best
 
 
 def measure(path: Path, adapter: Path | None, tool_cases: list[dict], tasks: list[tuple], threads: int | None) -> dict:
@@ -139,8 +145,15 @@ def main() -> None:
     meta = train(data, out, base="default", model_path=path, cfg=cfg, progress=progress)
     log(f"trained: loss {meta['first_loss']:.3f} -> {meta['final_loss']:.3f} in {meta['train_seconds'] / 60:.1f} min")
 
-    tuned = measure(path, out / "adapter.gguf", tool_cases, tasks, a.decode_threads)
+    # As `--model default+lora:NAME` runs it: the adapter folded into the weights (convert.merge_lora).
+    merged = store.prepare_merged("default", ADAPTER)
+    tuned = measure(merged, None, tool_cases, tasks, a.decode_threads)
     log(f"tuned: tools {tuned['tool_accuracy']:.3f}, tasks {tuned['task_success']:.3f}, {tuned['tok_s']:.0f} tok/s")
+    drv = open_driver(path, out / "adapter.gguf", n_seq=1, threads=a.decode_threads)
+    try:  # for scale: the same adapter applied by llama.cpp at run time
+        runtime_tok_s = decode_speed(drv)
+    finally:
+        drv.close()
     if a.verbose:
         for b, t in zip(base["lines"], tuned["lines"], strict=True):
             log(f"  base  {b}\n  tuned {t}")
@@ -148,7 +161,7 @@ def main() -> None:
         "base_tool_accuracy": round(base["tool_accuracy"], 4), "tuned_tool_accuracy": round(tuned["tool_accuracy"], 4),
         "base_task_success": round(base["task_success"], 4), "tuned_task_success": round(tuned["task_success"], 4),
         "train_minutes": round(meta["train_seconds"] / 60, 2), "base_tok_s": round(base["tok_s"], 1),
-        "tuned_tok_s": round(tuned["tok_s"], 1), "n_tool_cases": len(tool_cases), "n_tasks": len(tasks),
+        "tuned_tok_s": round(tuned["tok_s"], 1), "runtime_adapter_tok_s": round(runtime_tok_s, 1), "n_tool_cases": len(tool_cases), "n_tasks": len(tasks),
         "train_examples": meta["examples"], "epochs": meta["epochs"], "first_loss": meta["first_loss"],
         "final_loss": meta["final_loss"],
     }
@@ -156,7 +169,8 @@ def main() -> None:
              f"({len(tool_cases)} cases; goal +0.15)",
              f"held-out task success   {result['base_task_success']:.3f} -> {result['tuned_task_success']:.3f} "
              f"({len(tasks)} tasks; goal x2)",
-             f"decode speed            {result['base_tok_s']:.0f} -> {result['tuned_tok_s']:.0f} tok/s",
+             f"decode speed            {result['base_tok_s']:.0f} -> {result['tuned_tok_s']:.0f} tok/s "
+             f"(adapter applied at run time instead of folded in: {result['runtime_adapter_tok_s']:.0f})",
              f"trained {meta['examples']} examples x {meta['epochs']} epochs in {result['train_minutes']:.1f} min"]
     report(result, a.json, lines)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .base import DriverError
-from .convert import FTYPES, quantize
+from .convert import FTYPES, merge_lora, quantize
 
 DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
@@ -235,6 +235,39 @@ class ModelStore:
     def adapter_names(self) -> list[str]:
         d = self.adapters_dir()
         return sorted(x.name for x in d.iterdir() if (x / "adapter.gguf").is_file()) if d.is_dir() else []
+
+    def prepare_merged(self, spec: str, name: str, progress: Progress | None = None) -> Path | None:
+        """For SPEC+lora:NAME on the default model: its weights with adapter NAME folded in, as
+        SPEC's format (made once, again when the adapter changes; convert.merge_lora says why).
+        None for a base that is not the default model: llama.cpp applies the adapter at run time."""
+        fmt = self._default_format(spec)
+        if fmt is None:
+            return None
+        adapter = self.adapter_dir(name) / "adapter.gguf"
+        target = adapter.with_name(f"merged-{fmt}.gguf")
+
+        def fresh() -> bool:
+            return target.is_file() and target.stat().st_mtime >= adapter.stat().st_mtime
+
+        if fresh():
+            return target
+        src = self.prepare_packaged(progress)
+        with self._preparing():
+            if fresh():
+                return target
+            what = f"folding adapter {name} into default ({fmt.upper()})"
+            if progress:
+                progress(0, 1, what)
+            tmp = target.with_name(target.name + ".partial")
+            try:
+                merge_lora(src, adapter, tmp, fmt)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            tmp.replace(target)
+            if progress:
+                progress(1, 1, what)
+        return target
 
     def resolve(self, spec: str, progress: Progress | None = None) -> Path:
         """The GGUF file a spec names, made ready (checked, assembled) if it is bundled

@@ -151,3 +151,50 @@ def test_tiny_training_makes_an_adapter_llama_cpp_loads_and_follows(q8, tmp_path
     assert a != b, "the adapter changed nothing"
     assert b[:24] == c[:24], (b, c)  # llama.cpp applies the GGUF adapter as peft applies the trained one
     print(json.dumps({"base": a, "tuned": b}))
+
+
+def test_the_adapter_folded_into_the_weights_is_the_same_model_at_the_base_models_speed(q8, tmp_path, model_store):
+    """`default+lora:NAME` loads the default model with the adapter merged into its weights
+    (convert.merge_lora): each adapted matrix is W + alpha/rank * B A up to Q8_0's rounding, every
+    other tensor is the base model's own, and it answers as the adapter applied at run time does."""
+    import gguf
+    import numpy as np
+    import torch
+    from llmos.drivers.hf.lora_gguf import write_adapter
+    from llmos.drivers.llama_cpp import LlamaCppDriver
+    from llmos.drivers.loader import open_driver
+
+    rng = np.random.default_rng(0)
+    rank, alpha, dim = 4, 8.0, 576
+    names = [f"layers.{i}.self_attn.v_proj.lora_{w}.weight" for i in range(30) for w in "AB"]
+
+    state = {n: torch.tensor(rng.normal(0, 0.05, (rank, dim) if n.endswith("A.weight") else (192, rank)),
+                             dtype=torch.float32) for n in names}
+    out = model_store.adapter_dir("fold-test", must_exist=False)
+    out.mkdir(parents=True, exist_ok=True)
+    assert write_adapter(state, out / "adapter.gguf", alpha=alpha, n_head=9, n_head_kv=3) == 30
+    d = open_driver("default+lora:fold-test", model_store, n_ctx=512, n_seq=1)
+    runtime = None
+    try:
+        assert d.adapter is None and d.info.path.endswith("merged-q8_0.gguf")
+        merged, base = gguf.GGUFReader(d.info.path), gguf.GGUFReader(str(model_store.resolve("default-f16")))
+        m = {t.name: t for t in merged.tensors}
+        for t in base.tensors:
+            got = gguf.quants.dequantize(m[t.name].data, m[t.name].tensor_type)
+            want = gguf.quants.dequantize(t.data, t.tensor_type)
+            if t.name == "blk.7.attn_v.weight":
+                a = state["layers.7.self_attn.v_proj.lora_A.weight"].numpy()
+                b = state["layers.7.self_attn.v_proj.lora_B.weight"].numpy()
+                want = want + alpha / rank * (b @ a)
+                assert np.abs(alpha / rank * (b @ a)).max() > 0.01  # a change far above the rounding
+            if t.name in ("blk.7.attn_v.weight", "blk.7.attn_q.weight", "token_embd.weight"):
+                step = np.abs(want).max(axis=-1, keepdims=True) / 127  # one Q8_0 step per row, at most
+                assert (np.abs(got - want) <= step + 1e-3).all(), t.name
+        runtime = LlamaCppDriver(q8, n_ctx=512, n_seq=1, lora=out / "adapter.gguf")
+        greedy = Sampling(max_tokens=1, temperature=0)
+        for prompt in PROMPTS[:4]:
+            assert d.generate(prompt, greedy).text == runtime.generate(prompt, greedy).text, prompt
+    finally:
+        d.close()
+        if runtime is not None:
+            runtime.close()
