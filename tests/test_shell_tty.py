@@ -27,6 +27,7 @@ def test_the_shell_in_a_terminal(home):
         child.expect("(?i)paris")
         child.expect("llmos>")
         child.sendline("/set max_tokens 400")
+        child.expect("max_tokens = 400 for this session")  # (a bare "llmos>" would match the line's own redraw)
         child.expect("llmos>")
         child.sendline("Write a very long story about a lighthouse keeper and the sea.")
         child.expect(r"\x1b\[\?2004l")  # the prompt has handed the line over (bracketed paste off)
