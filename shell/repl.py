@@ -53,12 +53,12 @@ class Repl:
         while not self.leaving:
             try:
                 line = self._prompt()
-            except KeyboardInterrupt:
+                self.handle(line)
+                self._flush_notices()
+            except KeyboardInterrupt:  # Ctrl-C at the prompt, or between a command and the next prompt
                 continue
             except EOFError:
                 break
-            self.handle(line)
-            self._flush_notices()
         self._stop_jobs()
         return 0
 

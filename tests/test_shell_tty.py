@@ -40,6 +40,7 @@ def test_the_shell_in_a_terminal(home):
         pid = child.match.group(1)
         child.sendline("/ps --all")
         child.expect(rf"\n\s*{pid}\s+0\s+agent")
+        child.expect(r"llmos>[^\n]*\n")  # the next prompt is up (the ^C below belongs to it)
         child.send("a line I change my mind about")
         child.sendcontrol("c")  # drops the line, keeps the session
         child.sendline("/call sys.time")
@@ -50,4 +51,4 @@ def test_the_shell_in_a_terminal(home):
         output = child.before if isinstance(child.before, str) else ""
         child.close(force=True)
     assert "Traceback" not in output
-    assert child.exitstatus == 0, output
+    assert child.exitstatus == 0, (child.exitstatus, child.signalstatus, output)
