@@ -5,9 +5,10 @@ Two baselines: the high-level `llama_cpp.Llama.generate` loop, and a raw low-lev
 (decode one token, sample with a native greedy chain) — the least work llama.cpp can do.
 `ratio` = llmos tokens/s over the faster baseline's, each side timed by its fastest of
 `--reps` interleaved runs (as timeit does: on a shared 2-core machine the slower runs measure
-the other work, and a median still moved the ratio by +-0.05 between identical runs). Goal: >= 0.95.
+the other work, and a median still moved the ratio by +-0.05 between identical runs; the fastest
+of 7 gave 0.90-1.00 over five runs on one afternoon, of 15: 0.98-1.02 over three). Goal: >= 0.95.
 
-    python bench/overhead.py [--model default|gemma-3-270m] [--tokens 128] [--reps 5] [--json]
+    python bench/overhead.py [--model default|gemma-3-270m] [--tokens 128] [--reps 15] [--json]
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ PROMPT = "Once upon a time, in a small village by the sea, there lived"
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--tokens", type=int, default=128)
-    p.add_argument("--reps", type=int, default=7)
+    p.add_argument("--reps", type=int, default=15)
     p.add_argument("--n-ctx", type=int, default=4096)
     a = p.parse_args()
 
