@@ -63,6 +63,19 @@ def test_greedy_argmax_picks_what_llama_cpps_greedy_sampler_picks(real_driver, m
     assert fast.text == native.text and fast.tokens_out == native.tokens_out > 0
 
 
+def test_sampling_under_a_grammar_reaches_its_end_every_time(real_driver):
+    """Sampled (not greedy) decoding under a grammar the model does not want to follow: every
+    token is rejected, so the sampler scans for the allowed ones and remembers them by the text
+    so far, and the next runs start from what it remembered. (Seen: the remembered ids were read
+    after the sampling chain had sorted the candidates, so a later run found none allowed:
+    EIO "the grammar allows no token here" from the assistant at temperature 0.2.)"""
+    want = '<tool_call>[\n{"name": "calculator", "arguments": {"expression": "10 - 4"}}\n]</tool_call>'
+    grammar = "root ::= " + __import__("json").dumps(want)
+    for seed in range(6):
+        s = Sampling(max_tokens=64, temperature=1.0, top_p=0.9, seed=seed, grammar=grammar)
+        assert real_driver.generate("Once upon a time, in a land far away,", s).text == want, seed
+
+
 def test_seeded_sampling_is_repeatable(real_driver):
     s = Sampling(max_tokens=20, temperature=0.9, seed=1234)
     assert real_driver.generate("Once upon a time", s).text == real_driver.generate("Once upon a time", s).text

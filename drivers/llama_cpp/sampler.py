@@ -66,8 +66,10 @@ class Sampler:
             self._memo = driver._grammar_memo.setdefault(grammar_key, {})
             self._text = b""
 
-    def _apply(self, ids, logits) -> int:
-        """Grammar, then chain, over candidates `ids`; the chosen token, or -1 if none is allowed."""
+    def _apply(self, ids, logits, *, remember: bool = False) -> int:
+        """Grammar, then chain, over candidates `ids`; the chosen token, or -1 if none is allowed.
+        `remember`: keep the allowed ids for this text (read before the chain, which sorts and
+        cuts the candidates in place)."""
         L, np, n = lib(), self._np, len(ids)
         buf = self._buf
         buf["id"][:n] = ids
@@ -76,8 +78,11 @@ class Sampler:
         arr = self._arr
         arr.size, arr.selected, arr.sorted = n, -1, False
         L.llama_sampler_apply(self.grammar, ctypes.byref(arr))
-        if not np.isfinite(buf["logit"][:n]).any():
+        ok = np.isfinite(buf["logit"][:n])
+        if not ok.any():
             return -1
+        if remember and ok.sum() <= self.REMEMBER_AT_MOST and len(self._memo) < 100_000:
+            self._memo[self._text] = buf["id"][:n][ok].copy()
         L.llama_sampler_apply(self.chain, ctypes.byref(arr))
         return int(buf["id"][arr.selected])
 
@@ -103,18 +108,16 @@ class Sampler:
             np = self._np
             logits = self._logits(idx)
             known = self._memo.get(self._text)
+            tok = -1
             if known is not None:
                 self.remembered += 1
                 tok = self._apply(known, logits)
-            else:
+            if tok < 0:
                 self.topk += 1
                 tok = self._apply(np.argpartition(logits, -self.TOP_K)[-self.TOP_K :], logits)
                 if tok < 0:
                     self.full += 1
-                    tok = self._apply(self._ids, logits)
-                    allowed = self._ids[np.isfinite(self._buf["logit"])]
-                    if len(allowed) <= self.REMEMBER_AT_MOST and len(self._memo) < 100_000:
-                        self._memo[self._text] = allowed.copy()
+                    tok = self._apply(self._ids, logits, remember=True)
             if tok < 0:
                 raise DriverError(Errno.EIO, "the grammar allows no token here")
             L.llama_sampler_accept(self.chain, tok)
