@@ -19,10 +19,10 @@ class Grants:
 
     def get(self, app: str) -> list[str] | None:
         """The app's grants, or None if the user was never asked (not installed, never run)."""
-        rows = list(self.store.db.query("SELECT capability FROM grants WHERE app = ? ORDER BY capability", [app]))
+        rows = self.store.query("SELECT capability FROM grants WHERE app = ? ORDER BY capability", [app])
         if rows:
             return [r["capability"] for r in rows]
-        answered = list(self.store.db.query("SELECT app FROM consent WHERE app = ?", [app]))
+        answered = self.store.query("SELECT app FROM consent WHERE app = ?", [app])
         return [] if answered else None
 
     def grant(self, app: str, caps: list[str]) -> list[str]:

@@ -52,7 +52,7 @@ class Journal:
 
     def tail(self, n: int = 20, pid: int | None = None) -> list[dict]:
         where, params = ("WHERE pid = ?", [pid]) if pid is not None else ("", [])
-        rows = self.store.db.query(
+        rows = self.store.query(
             f"SELECT * FROM (SELECT * FROM journal {where} ORDER BY id DESC LIMIT ?) ORDER BY id", params + [n]
         )
         out = []

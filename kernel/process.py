@@ -80,18 +80,18 @@ class ProcessTable:
         return self.get(pid)
 
     def get(self, pid: int) -> Process:
-        rows = list(self.store.db.query("SELECT * FROM processes WHERE pid = ?", [pid]))
+        rows = self.store.query("SELECT * FROM processes WHERE pid = ?", [pid])
         if not rows:
             raise SyscallError(Errno.ENOENT, f"no process {pid}; `llmos ps --all` lists them")
         return self._row(rows[0])
 
     def list(self, *, all: bool = False) -> list[Process]:
         where = "" if all else f"WHERE state IN ({','.join('?' * len(LIVE))})"
-        rows = self.store.db.query(f"SELECT * FROM processes {where} ORDER BY pid", [] if all else list(LIVE))
+        rows = self.store.query(f"SELECT * FROM processes {where} ORDER BY pid", [] if all else list(LIVE))
         return [self._row(r) for r in rows]
 
     def children(self, pid: int) -> list[Process]:
-        return [self._row(r) for r in self.store.db.query("SELECT * FROM processes WHERE parent = ? ORDER BY pid", [pid])]
+        return [self._row(r) for r in self.store.query("SELECT * FROM processes WHERE parent = ? ORDER BY pid", [pid])]
 
     def is_descendant(self, pid: int, ancestor: int) -> bool:
         if ancestor == 0:
@@ -127,13 +127,15 @@ class ProcessTable:
             raise SyscallError(Errno.EINVAL, f"process {pid} has already ended ({p.state}: {p.exit_reason})")
         if p.state == ProcState.READY or not _alive(p.host_pid):
             self.finish(pid, ProcState.KILLED, ExitStatus.KILLED, "killed")
+        elif p.state == ProcState.WAITING:  # nothing running: it ends now
+            self.finish(pid, ProcState.KILLED, ExitStatus.INTERRUPTED, "killed (EINTR) while waiting")
         else:
             self._update(pid, kill_requested=1)  # the loop running it sees this between tokens
         return self.get(pid)
 
     def kill_requested(self, pid: int) -> bool:
-        row = self.store.db.execute("SELECT kill_requested FROM processes WHERE pid = ?", [pid]).fetchone()
-        return bool(row and row[0])
+        rows = self.store.query("SELECT kill_requested FROM processes WHERE pid = ?", [pid])
+        return bool(rows and rows[0]["kill_requested"])
 
     def recover(self) -> list[int]:
         """At boot: processes left live by a kernel that is gone are marked killed."""

@@ -283,6 +283,12 @@ class Store:
                 applied.append(fn.__name__)
         return applied
 
+    def query(self, sql: str, params: list | tuple = ()) -> list[dict]:
+        """Rows of one read, under the lock: sqlite-utils wraps a query in a savepoint, and two
+        threads' savepoints on the one connection collide ("no such savepoint")."""
+        with self.lock:
+            return list(self.db.query(sql, params))
+
     def integrity(self) -> str:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0]
 

@@ -38,7 +38,7 @@ def parse_since(text: str | None, now: float | None = None) -> float | None:
 
 
 def rating(kernel, pid: int) -> str | None:
-    rows = list(kernel.store.db.query("SELECT rating FROM ratings WHERE pid = ?", [pid]))
+    rows = kernel.store.query("SELECT rating FROM ratings WHERE pid = ?", [pid])
     return rows[0]["rating"] if rows else None
 
 

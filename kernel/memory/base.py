@@ -62,8 +62,7 @@ class MemoryBase:
             conn.execute("RELEASE mem" if nested else "COMMIT")
 
     def _q(self, sql: str, params: list | tuple = ()) -> list[dict]:
-        with self.store.lock:
-            return list(self.store.db.query(sql, params))
+        return self.store.query(sql, params)
 
     # -- the conversation ---------------------------------------------------------------------
 
