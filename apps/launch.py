@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..kernel.process import ExitStatus, Process, ProcState
+from ..kernel.process import ENDED, ExitStatus, Process, ProcState
+from ..kernel.scheduler.policy import INTERACTIVE
+from ..kernel.stubs import Stubs
 from ..syscalls.caps import Capability, CapSet
 from ..syscalls.errno import Errno, SyscallError
+from ..syscalls.table import TABLE
 from .registry import find, install_tools
 from .sdk import App
 
@@ -132,3 +135,91 @@ def _ended(kernel, pid: int, err: SyscallError) -> tuple[int, str]:
     status = ExitStatus.QUOTA if err.code == Errno.EDQUOT else err.code.exit_code
     kernel.procs.finish(pid, ProcState.EXITED, status, why)
     return status, why
+
+
+# A session lasts as long as the person talks: its budget is counted, not a limit on a chat.
+SESSION_QUOTAS = {"max_steps": 1 << 30, "max_tokens": 1 << 40, "timeout": 1e9}
+
+# (syscall name, its arguments, its result or the SyscallError it raised), as each call ends
+OnCall = Callable[[str, dict, object], None]
+
+
+class Session:
+    """A conversing code app kept as one process across turns (the shell's chat).
+
+    Each turn is the app's `turn(sys, text, **options)` made with the process's grants, budget,
+    workspace and memory; between turns the process waits (`ps` shows it). `on_call` sees every
+    syscall the app makes as it ends (the shell shows tool calls as they happen). close() ends
+    the process; a kill ends it at its next syscall, and a turn after that raises EINVAL."""
+
+    def __init__(self, kernel, app_name: str, *, grants: list[str] | None = None, on_call: OnCall | None = None,
+                 priority: int = INTERACTIVE):
+        self.k, self.on_call = kernel, on_call
+        self.app = find(kernel.home, app_name)
+        if self.app.turn is None:
+            raise SyscallError(Errno.EINVAL, f"{app_name} does not converse (it has no turn); "
+                                             f"run it with `llmos app run {app_name} ...`")
+        self.proc = launch(kernel, app_name, f"{app_name} session", grants=grants, priority=priority, **SESSION_QUOTAS)
+        self.pid = self.proc.pid
+        budget = kernel.budget(self.pid)
+        budget.calls_are_steps = True
+        budget.start()
+        kernel.procs.set_state(self.pid, ProcState.WAITING)
+
+    @property
+    def alive(self) -> bool:
+        return self.k.procs.get(self.pid).state not in ENDED
+
+    def turn(self, text: str, *, stream: Callable[[str], None] | None = None, cancel=None, **options) -> str:
+        """The app's answer to `text` (streamed to `stream`; `cancel` set: EINTR at the next token,
+        and what was streamed is kept in the conversation as the answer so far)."""
+        k, pid = self.k, self.pid
+        p = k.procs.get(pid)
+        if p.state not in ENDED and k.procs.kill_requested(pid):
+            k.procs.finish(pid, ProcState.KILLED, ExitStatus.INTERRUPTED, "killed (EINTR)")
+            p = k.procs.get(pid)
+        if p.state in ENDED:
+            raise SyscallError(Errno.EINVAL, f"process {pid} ({self.app.name}) has ended: {p.exit_reason}")
+
+        said: list[str] = []
+
+        def heard(piece: str) -> None:
+            said.append(piece)
+            if stream is not None:
+                stream(piece)
+
+        def call(name: str, args: dict):
+            ctx = k.context(pid=pid, caps=p.capset, workspace=p.workspace, stream=heard, cancel=cancel)
+            try:
+                result = k.call(name, args, ctx=ctx)
+            except SyscallError as err:
+                if self.on_call is not None:
+                    self.on_call(name, args, err)
+                raise
+            if self.on_call is not None:
+                self.on_call(name, args, result)
+            return result
+
+        k.procs.set_state(pid, ProcState.RUNNING)
+        try:
+            return str(self.app.turn(Stubs(TABLE, call), text, **options) or "")
+        except SyscallError as err:
+            if err.code == Errno.EINTR and k.procs.kill_requested(pid) or err.code == Errno.EDQUOT:
+                _ended(k, pid, err)  # killed, or its budget spent: the session is over
+            elif err.code == Errno.EINTR and said:
+                k.memory.append(pid, "assistant", "".join(said))  # cut short: what was said stands
+            raise
+        except Exception as exc:  # the app's bug: the session ends, in one line
+            why = f"app crashed: {type(exc).__name__}: {exc}"
+            k.procs.finish(pid, ProcState.EXITED, ExitStatus.FAILED, why)
+            raise SyscallError(Errno.EIO, f"{self.app.name} {why}") from None
+        finally:
+            if self.alive:
+                k.procs.set_state(pid, ProcState.WAITING)
+
+    def close(self) -> None:
+        """End the session's process (it exits with status 0)."""
+        if self.alive:
+            self.k.procs.finish(self.pid, ProcState.EXITED, ExitStatus.OK, "session ended")
+        self.k.forget_budget(self.pid)
+        self.k.router.forget(self.pid)

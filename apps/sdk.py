@@ -3,7 +3,8 @@
 An agent app is driven by the model through the kernel loop; a code app is a Python function
 `main(sys, task)` that makes syscalls itself through `sys` (stubs bound to its process, so its
 grants and workspace apply: `sys.fs.read(path=...)`, `sys.llm.chat(messages=[...])`) and
-returns its reply.
+returns its reply. A code app that converses also has a `turn(sys, text, **options)`: the shell
+keeps one process of it for a session and hands it each line (apps/launch.py: Session).
 """
 
 from __future__ import annotations
@@ -42,12 +43,15 @@ class Manifest(BaseModel):
 
 
 class App:
-    """An app: its manifest, a `main(sys, task)` for a code app, and the tools it brings (each
-    a Tool, or a plain function made one from its type hints and docstring)."""
+    """An app: its manifest, a `main(sys, task)` for a code app (and a `turn(sys, text, **options)`
+    if it converses), and the tools it brings (each a Tool, or a plain function made one from its
+    type hints and docstring)."""
 
-    def __init__(self, manifest: Manifest | dict, main: Callable | None = None, tools: list | None = None):
+    def __init__(self, manifest: Manifest | dict, main: Callable | None = None, tools: list | None = None,
+                 turn: Callable | None = None):
         self.manifest = manifest if isinstance(manifest, Manifest) else Manifest.model_validate(manifest)
         self.main = main
+        self.turn = turn
         self.tools = list(tools or [])
         # Set by the registry when it finds the app: where it came from and whether it is built in.
         self.source, self.dist, self.version, self.builtin = "", None, self.manifest.version or "0", False

@@ -31,7 +31,7 @@ OBSERVATION_CHARS = 1500  # what the model sees of a result
 # Not offered to the model as functions even when granted: it is the model (llm.*), the table
 # itself is long (sys.syscalls), and tools are offered by their own names (tool.call is how the
 # kernel runs them); code apps may still call these.
-NOT_FOR_THE_MODEL = ("llm.", "sys.syscalls", "sys.grant", "sys.revoke", "tool.call")
+NOT_FOR_THE_MODEL = ("llm.", "sys.syscalls", "sys.grant", "sys.revoke", "tool.call", "mem.append", "mem.window")
 REPEATS = 3  # the same failing call this many times ends the process
 # An action may take at most this share of the window; the grammar's bound on an action's
 # length (every string and array capped) is in characters, far above its tokens, and must not

@@ -8,14 +8,14 @@ import time
 from ..kernel.process import ExitStatus, ProcState
 from ..syscalls.errno import Errno, SyscallError
 from .registry import command
-from .render import short
+from .render import call_line, short
 
 
 def render(step) -> str:
     """One agent-loop step, compactly: calls, their results, the end."""
     d = step.to_dict()
     if step.type == "action":
-        return f"  ↳ {step.call} {short(step.args, 200)}"
+        return call_line(step.call, step.args)
     if step.type == "observation":
         return f"    = ok {short(step.result)}" if step.ok else f"    = {step.errno}: {short(step.message)}"
     if step.type == "reply":

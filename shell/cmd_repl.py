@@ -53,7 +53,7 @@ def system(env, ns) -> int:
     chat = env.repl.chat
     text = " ".join(ns.text)
     if not text:
-        now = chat.window()[0]["content"] if chat.window() and chat.window()[0]["role"] == "system" else None
+        now = chat.system_prompt
         env.out.line(f"system prompt: {now!r}" if now else "no system prompt (the model's own default)")
         return 0
     chat.set_system({"none": "", "default": None}.get(text, text))
@@ -61,7 +61,7 @@ def system(env, ns) -> int:
     return 0
 
 
-@command("reset", "start a new conversation", where=REPL)
+@command("reset", "start a new conversation (a new assistant process)", where=REPL)
 def reset(env, ns) -> int:
     env.repl.chat.reset()
     env.out.line("(new conversation)")

@@ -31,6 +31,23 @@ def short(value, n: int = 160) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
+def call_line(name: str, args) -> str:
+    """A call, compactly (a process's step, a chat's tool call)."""
+    return f"  ↳ {name} {short(args, 200)}"
+
+
+def result_line(result) -> str:
+    """What a call returned, or its error, compactly."""
+    from ..syscalls.errno import SyscallError
+
+    if isinstance(result, SyscallError):
+        return f"    = {result.code}: {short(result.message)}"
+    value = result.model_dump() if hasattr(result, "model_dump") else result
+    if isinstance(value, dict) and set(value) == {"name", "result"}:  # tool.call: the tool's own result
+        value = value["result"]
+    return f"    = ok {short(value)}"
+
+
 class Out:
     """Where a command's output goes: stdout (the CLI, the REPL) or `write` (tests, pipe mode).
 

@@ -17,7 +17,11 @@ from ..syscalls.errno import Errno, SyscallError
 from .boundary import explain
 from .chat import Chat
 from .registry import parse_line
-from .render import Out
+from .render import Out, call_line, result_line
+
+# The chat's calls the person sees (as /run shows a process's steps): name -> (what, its arguments)
+SHOWN = {"tool.call": lambda a: (a.get("name", "?"), a.get("args", {})),
+         "mem.remember": lambda a: ("mem.remember", a)}
 
 
 class Repl:
@@ -29,7 +33,7 @@ class Repl:
         self.out = env.out
         self.k = env.k
         self.session = session  # a stand-in with .prompt(text) (tests); else made in run()
-        self.chat = Chat(self.k)
+        self.chat = Chat(self.k, on_call=self.shown)
         self.leaving = False
         self.prompting = False
         self.jobs: dict[int, threading.Thread] = {}
@@ -37,9 +41,11 @@ class Repl:
         self.rate = ""  # the last reply's tokens per second, for the toolbar
         self.load_error: str | None = None
         self.typed: list[str] = []  # this session's lines, for /history without a history file
+        self._said: list[str] = []  # the reply streamed so far in this turn
 
     def new_chat(self) -> None:
-        self.chat = Chat(self.k)
+        self.chat.close()
+        self.chat = Chat(self.k, on_call=self.shown)
 
     # -- the three drivers --------------------------------------------------------------------
 
@@ -60,6 +66,7 @@ class Repl:
             except EOFError:
                 break
         self._stop_jobs()
+        self.chat.close()
         return 0
 
     def run_pipe(self, lines) -> int:
@@ -71,6 +78,7 @@ class Repl:
             code = self.handle(line.rstrip("\n"))
             status = code or status
         self._wait_jobs()
+        self.chat.close()
         return status
 
     def _prompt(self) -> str:
@@ -110,23 +118,37 @@ class Repl:
             return code
 
     def say(self, text: str) -> int:
-        said: list[str] = []
+        """A chat turn: the assistant's reply streams in; its tool calls show as they happen."""
+        self._said = []
 
         def stream(piece: str) -> None:
-            said.append(piece)
+            self._said.append(piece)
             self.out.write(piece)
 
         t0 = time.monotonic()
-        ctx = self.k.context()
+        cancel = threading.Event()
         try:
-            with self.quiet_keys(), self.ctrl_c_cancels(ctx.cancel):
-                self.chat.say(text, stream, ctx=ctx)
+            with self.quiet_keys(), self.ctrl_c_cancels(cancel):
+                reply = self.chat.say(text, stream, cancel=cancel)
         finally:
-            if said:
+            if self._said and not "".join(self._said).endswith("\n"):
                 self.out.write("\n")
-        row = self.k.journal.tail(1)[0]
-        self.rate = f"{row['tokens_out'] / max(1e-6, time.monotonic() - t0):.1f} tok/s"
+        if reply and not "".join(self._said).strip():  # made without the model (the calculator, a note kept)
+            self.out.line(reply)
+        last = self.chat.last
+        if last is not None:
+            self.rate = f"{last.completion_tokens / max(1e-6, time.monotonic() - t0):.1f} tok/s"
         return 0
+
+    def shown(self, name: str, args: dict, result) -> None:
+        """A chat turn's call, shown compactly as it ends: tool calls and what it keeps."""
+        if name not in SHOWN:
+            return
+        if self._said and not "".join(self._said).endswith("\n"):
+            self.out.write("\n")
+        self.out.line(call_line(*SHOWN[name](args)))
+        self.out.line(result_line(result))
+        self._said = []
 
     # -- background processes ---------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from pydantic import Field
 from ..drivers.base import Sampling, SamplingParams
 from .context import CallContext
 from .errno import Errno, SyscallError
-from .grammar import NO_CALL, RESULT_OPEN, Function, action_grammar, parse_action
+from .grammar import CALL_OPEN, NO_CALL, RESULT_OPEN, Function, action_grammar, parse_action
 from .schema import check
 from .spec import Args, Result, syscall
 
@@ -38,34 +38,38 @@ class GenResult(Result):
     tool_call: ToolCall | None = None  # llm.chat with tools: the call the answer made
 
 
-class _Unprefixed:
-    """Streams text on, less a leading `prefix` (the "no function is needed" list a reply
-    follows under tool_choice auto), held back only while the text could still be it."""
+class _ReplyOnly:
+    """Streams only a reply: under tools, less the leading "no function is needed" list, and
+    nothing of a call (a call is the result's tool_call, not text). Text is held back only while
+    it could still be either."""
 
-    def __init__(self, emit, prefix: str):
-        self.emit, self.prefix, self.held, self.passing = emit, prefix, "", not prefix
+    def __init__(self, emit, tools: bool):
+        self.emit, self.held, self.state = emit, "", "deciding" if tools else "reply"
 
     def __call__(self, text: str) -> None:
-        if self.passing:
-            self.emit(text)
+        if self.state != "deciding":
+            if self.state == "reply":
+                self.emit(text)
             return
         self.held += text
-        if self.held.startswith(self.prefix):
-            self.passing, rest = True, self.held[len(self.prefix):]
-            self.emit(rest)
-        elif not self.prefix.startswith(self.held):
-            self.passing = True
+        if self.held.startswith(NO_CALL):
+            self.state = "reply"
+            self.emit(self.held[len(NO_CALL):])
+        elif self.held.startswith(CALL_OPEN):
+            self.state = "call"
+        elif not NO_CALL.startswith(self.held) and not CALL_OPEN.startswith(self.held):
+            self.state = "reply"
             self.emit(self.held)
 
 
-def _generate(ctx: CallContext, prompt: str | list[int], sampling: Sampling, *, hide: str = "") -> GenResult:
+def _generate(ctx: CallContext, prompt: str | list[int], sampling: Sampling, *, tools: bool = False) -> GenResult:
     # Through the kernel: batched by the scheduler (the shell's calls at interactive priority).
     if ctx.one_shot:
         # An independent job of a batch waits its turn behind the others: its time limit would
         # count the queue, not its work (seen: 77 of 80 `llmos batch` lines ETIMEDOUT on a busy
         # machine). Cancellation still ends it.
         ctx.deadline = float("inf")
-    gen = ctx.services.generate(ctx.pid, prompt, sampling, on_text=_Unprefixed(ctx.emit, hide), check=ctx.check, key=("llm", ctx.pid),
+    gen = ctx.services.generate(ctx.pid, prompt, sampling, on_text=_ReplyOnly(ctx.emit, tools), check=ctx.check, key=("llm", ctx.pid),
                                 priority=ctx.priority, one_shot=ctx.one_shot)
     ctx.usage.tokens_in += gen.tokens_in
     ctx.usage.tokens_out += gen.tokens_out
@@ -167,7 +171,7 @@ def llm_chat(ctx: CallContext, a: ChatArgs) -> GenResult:
         raise SyscallError(Errno.EINVAL, f"tool_choice {a.tool_choice!r} needs tools")
     prompt = driver.format_chat([m.model_dump() for m in a.messages])
     tokens = driver.tokenize(prompt, add_special=True, parse_special=True)
-    result = _generate(ctx, tokens, sampling, hide=NO_CALL if functions else "")
+    result = _generate(ctx, tokens, sampling, tools=bool(functions))
     if functions:
         answer = _answer(functions, result.text)
         if isinstance(answer, ToolCall):

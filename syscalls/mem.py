@@ -77,6 +77,69 @@ def mem_recall(ctx: CallContext, a: RecallArgs) -> RecallResult:
     return RecallResult(query=a.query, hits=[Hit(**h) for h in hits])
 
 
+# -- mem.append / mem.window: a process's own conversation ------------------------------------
+# A code app that converses (the assistant, as the shell's chat) keeps its conversation where the
+# kernel loop keeps an agent's: in the memory manager, committed message by message, paged out
+# into a summary when it outgrows the window, and searchable by mem.recall.
+
+
+class AppendArgs(Args):
+    role: Literal["user", "assistant"] = Field(description="who said it")
+    content: str = Field(max_length=200_000)
+    kind: Literal["message", "action", "observation"] = Field(
+        "message", description="message: said; action: a call the assistant made; observation: its result")
+
+
+class AppendResult(Result):
+    id: int  # the message's id once committed
+    messages: int  # in the caller's conversation now
+
+
+@syscall("mem.append", args=AppendArgs, result=AppendResult,
+         examples=({"role": "user", "content": "What is my sister called?"},))
+def mem_append(ctx: CallContext, a: AppendArgs) -> AppendResult:
+    """Add a message to the caller's own conversation (committed to SQLite, paged like any process's)."""
+    if ctx.pid == 0:
+        raise SyscallError(Errno.EINVAL, "the shell (pid 0) has no conversation of its own; run an app as a process")
+    mem = ctx.services.memory
+    mid = mem.append(ctx.pid, a.role, a.content, kind=a.kind)
+    return AppendResult(id=mid, messages=len(mem.messages(ctx.pid)))
+
+
+class WindowArgs(Args):
+    system: str = Field("", max_length=50_000, description="the system prompt to put first (empty: none)")
+    max_tokens: int | None = Field(None, ge=64, description="tokens the window may take (default: the "
+                                   "context window less room for an answer)")
+
+
+class WindowMessage(Result):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class WindowResult(Result):
+    messages: list[WindowMessage]  # ready for llm.chat
+    resident: int  # of the conversation's messages, in the window
+    paged_out: int  # on disk only (a summary of them heads the window)
+
+
+@syscall("mem.window", args=WindowArgs, result=WindowResult, timeout=300.0, examples=({}, {"system": "Answer briefly."}))
+def mem_window(ctx: CallContext, a: WindowArgs) -> WindowResult:
+    """The caller's conversation as the model should see it: older turns paged out to fit the window."""
+    if ctx.pid == 0:
+        raise SyscallError(Errno.EINVAL, "the shell (pid 0) has no conversation of its own; run an app as a process")
+    driver = ctx.services.driver()
+    n_ctx = driver.n_ctx()
+    budget = a.max_tokens or n_ctx - max(256, n_ctx // 8)
+    mem = ctx.services.memory
+    window = mem.window(ctx.pid, a.system, min(budget, n_ctx), lambda text: len(driver.tokenize(text)))
+    if window and window[0]["role"] == "system" and not window[0]["content"]:
+        window = window[1:]  # no system prompt: the model's chat template puts its own, if it has one
+    all_ = mem.messages(ctx.pid)
+    out = sum(bool(m["paged_out"]) for m in all_)
+    return WindowResult(messages=[WindowMessage(**m) for m in window], resident=len(all_) - out, paged_out=out)
+
+
 # -- mem.forget -------------------------------------------------------------------------------
 
 

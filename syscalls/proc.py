@@ -22,7 +22,7 @@ from .spec import Args, Result, syscall
 class ProcState(StrEnum):
     READY = "ready"  # spawned, not yet run
     RUNNING = "running"
-    WAITING = "waiting"  # reserved: blocked on a child or a message
+    WAITING = "waiting"  # between turns, waiting for its next message (a chat session)
     STOPPED = "stopped"  # reserved: suspended by the scheduler
     EXITED = "exited"
     KILLED = "killed"

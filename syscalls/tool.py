@@ -178,10 +178,6 @@ class ToolRegistry:
 # -- syscalls -------------------------------------------------------------------------------
 
 
-class NoArgs(Args):
-    pass
-
-
 class ToolInfo(Result):
     name: str
     description: str
@@ -193,10 +189,18 @@ class ListResult(Result):
     tools: list[ToolInfo]
 
 
-@syscall("tool.list", args=NoArgs, result=ListResult)
-def tool_list(ctx: CallContext, a: NoArgs) -> ListResult:
+class ListArgs(Args):
+    about: str | None = Field(None, max_length=4000, description="only the tools this text is about (the "
+                              "kernel's relevance check, as tool_choice auto uses it)")
+
+
+@syscall("tool.list", args=ListArgs, result=ListResult, examples=({}, {"about": "what is 17 times 23?"}))
+def tool_list(ctx: CallContext, a: ListArgs) -> ListResult:
     """List the tools this process may call, with their JSON Schemas."""
-    return ListResult(tools=[ToolInfo(**t.info()) for t in ctx.services.tools.granted(ctx.caps)])
+    tools = ctx.services.tools.granted(ctx.caps)
+    if a.about is not None:
+        tools = [t for t in tools if ctx.services.about(a.about, [(t.name, t.description)])]
+    return ListResult(tools=[ToolInfo(**t.info()) for t in tools])
 
 
 class CallArgs(Args):

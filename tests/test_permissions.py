@@ -58,6 +58,7 @@ def arguments(k: Kernel, name: str, me: int, ws: Path) -> dict:
         "llm.complete": {"prompt": "hi", "max_tokens": 4}, "llm.tokenize": {"text": "hi"},
         "llm.chat": {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4},
         "mem.remember": {"text": "a fact"}, "mem.recall": {"query": "fact"}, "mem.core": {}, "mem.stat": {},
+        "mem.append": {"role": "user", "content": "hi"}, "mem.window": {},
         "mem.forget": lambda: {"id": k.call("mem.remember", {"text": "forget me"}, ctx=as_me).id},
         "proc.spawn": {"task": "t"}, "proc.ps": {}, "proc.recv": {}, "proc.exit": {"status": 0},
         "proc.wait": lambda: {"pid": k.spawn(task="w", caps=CapSet([]), parent=me).pid},
@@ -131,7 +132,8 @@ def test_permission_matrix(matrix_kernel, name, cell, who):
     except SyscallError as err:
         outcome = err
     if allowed(name, cell):
-        if (name, who) == ("proc.exit", "root"):  # the shell is not a process: allowed, but nothing to exit
+        if who == "root" and name in ("proc.exit", "mem.append", "mem.window"):
+            # the shell is not a process: allowed, but it has nothing to exit and no conversation
             assert isinstance(outcome, SyscallError) and outcome.code == Errno.EINVAL, outcome
         elif name in ROOT_ONLY and who != "root":  # a process holding the capability is still refused
             assert isinstance(outcome, SyscallError) and outcome.code == Errno.EACCES, outcome

@@ -111,14 +111,23 @@ def test_llm_chat_after_a_tool_result_starts_freely(kernel, scripted):
     assert "root ::= call | reply" in scripted.samplings[0].grammar and r.text == "It is 3 degrees in Oslo."
 
 
-def test_a_streamed_call_is_not_held_back():
-    from llmos.syscalls.llm import _Unprefixed
+def test_the_stream_carries_the_reply_and_nothing_of_a_call():
+    from llmos.syscalls.grammar import CALL_OPEN
+    from llmos.syscalls.llm import _ReplyOnly
 
-    out: list[str] = []
-    emit = _Unprefixed(out.append, NO_CALL)
-    for piece in ["<tool", "_call>", "[{\"na", "me\""]:
-        emit(piece)
-    assert "".join(out) == "<tool_call>[{\"name\""
+    def streamed(pieces, tools=True):
+        out: list[str] = []
+        emit = _ReplyOnly(out.append, tools)
+        for piece in pieces:
+            emit(piece)
+        return "".join(out)
+
+    call = render_call("get_weather", {"city": "Oslo"})
+    assert call.startswith(CALL_OPEN)
+    assert streamed([call[:5], call[5:13], call[13:]]) == ""  # a call is the result's tool_call
+    assert streamed(["<tool", "_call>[]</tool_call>\nIt is ", "sunny."]) == "It is sunny."
+    assert streamed(["<b>", "bold"]) == "<b>bold"  # diverges from both at once: passed on
+    assert streamed(["<tool_call>[\n", "x"], tools=False) == "<tool_call>[\nx"  # no tools: all of it
 
 
 @pytest.mark.real

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from llmos.shell.env import Env
 from llmos.shell.render import Out
 from llmos.shell.repl import Repl
@@ -28,14 +29,25 @@ def make(kernel, *lines, write=None):
     return Repl(Env(lambda: kernel, Out()), session=Lines(*lines), write=write or out.append), out
 
 
-def test_chat_streams_and_keeps_the_conversation(kernel, scripted):
+def chats(kernel) -> list[dict]:
+    """The journal's llm.chat rows, oldest first."""
+    return [r for r in kernel.journal.tail(200) if r["name"] == "llm.chat"]
+
+
+def test_chat_is_a_turn_of_the_assistant_process_and_keeps_the_conversation(kernel, scripted):
     scripted.queue("Hello there!", "You said hi.")
-    repl, out = make(kernel, "hi", "what did I say?")
+    repl, out = make(kernel, "hi", "what did I say?", "/ps")
     assert repl.run() == 0
     text = "".join(out)
     assert "Hello there!" in text and "You said hi." in text
     assert [m["role"] for m in repl.chat.messages] == ["user", "assistant", "user", "assistant"]
     assert "Hello there!" in scripted.prompts[-1]  # the second turn saw the first
+    pid = repl.chat.latest
+    p = kernel.procs.get(pid)
+    assert p.app == "assistant" and f"{pid}" in text and "waiting" in text  # /ps while the session lasts
+    assert (p.state, p.exit_reason) == ("exited", "session ended")  # the shell closed it on the way out
+    assert {r["pid"] for r in chats(kernel)} == {pid}  # every generation is the process's, journaled
+    assert [m["content"] for m in kernel.memory.messages(pid)][:2] == ["hi", "Hello there!"]  # in the memory manager
 
 
 def test_chat_uses_the_model_card_not_a_shell_prompt(kernel, scripted):
@@ -43,34 +55,49 @@ def test_chat_uses_the_model_card_not_a_shell_prompt(kernel, scripted):
     repl, out = make(kernel, "What is the capital of France?")
     repl.run()
     assert "llmos" not in scripted.prompts[-1]  # no system prompt of the shell's own
-    call = kernel.journal.tail(1)[0]
-    assert call["name"] == "llm.chat" and call["pid"] == 0
+    call = chats(kernel)[-1]
     assert (call["args"]["temperature"], call["args"]["top_p"]) == (0.2, 0.9)  # SmolLM2's card
 
 
 def test_set_and_system_change_the_session(kernel, scripted):
     scripted.queue("one", "two")
-    repl, out = make(kernel, "/set temperature 0.7", "/system Answer in one word.", "hi", "/system none", "/set",
-                     "/set temperature 9", "/set nonsense 1", "again")
+    repl, out = make(kernel, "/set temperature 0.7", "/system Answer in one word.", "/system", "hi", "/system none",
+                     "/set", "/set temperature 9", "/set nonsense 1", "again")
     repl.run()
     text = "".join(out)
     first, second = scripted.prompts[-2:]
     assert "Answer in one word." in first and "Answer in one word." not in second
-    assert kernel.journal.tail(1)[0]["args"]["temperature"] == 0.7
+    assert "system prompt: 'Answer in one word.'" in text
+    assert chats(kernel)[-1]["args"]["temperature"] == 0.7
     assert "temperature  0.7    you" in text and "top_p        0.9    SmolLM2" in text
     assert "llmos: EINVAL: temperature=9" in text and "no setting 'nonsense'" in text
 
 
-def test_commands(kernel):
-    repl, out = make(kernel, "/call fs.write path=a.txt 'content=two words'", "/call fs.read path=a.txt",
-                     "/syscalls fs", "/call nope.nope", "/bogus", "/help", KeyboardInterrupt, "/quit", "never reached")
-    assert repl.run() == 0
+def test_a_tool_call_is_shown_as_it_happens_and_its_result_answered(kernel, scripted):
+    from test_memory import HashEmbedder
+
+    kernel.memory._embedder = HashEmbedder()
+    scripted.queue("Paris.", render_call("calculator", {"expression": "2 ** 10"}), "It is 1024.")
+    repl, out = make(kernel, "What is the capital of France?", "evaluate arithmetic exactly: two to the tenth")
+    repl.run()
     text = "".join(out)
-    assert '"content": "two words"' in text
-    assert "fs.read    path=" in text
-    assert "llmos: ENOSYS" in text and "unknown command /bogus" in text
-    assert "/call NAME key=value" in text
-    assert repl.session.lines == ["never reached"]
+    plain, about_it = scripted.prompts[0], scripted.prompts[1]
+    assert "calculator" not in plain and "calculator" in about_it  # tools described only when asked about
+    assert '↳ calculator {"expression": "2 ** 10"}' in text and "= ok 1024" in text
+    assert text.index("= ok 1024") < text.index("It is 1024.")
+    assert "<tool_call>" not in text  # the call is shown compactly, not streamed
+    roles = [(m["role"], m["content"][:11]) for m in repl.chat.messages][2:]
+    assert roles[1:] == [("assistant", "<tool_call>"), ("user", "<tool_respon"[:11]), ("assistant", "It is 1024.")]
+
+
+def test_arithmetic_goes_to_the_calculator_and_remember_is_kept(kernel, scripted):
+    kernel.memory._embedder = __import__("test_memory").HashEmbedder()
+    repl, out = make(kernel, "what is 17 times 23?", "remember that my sister is called Ada")
+    repl.run()
+    text = "".join(out)
+    assert '↳ calculator {"expression": "17 * 23"}' in text and "17 times 23 is 391." in text
+    assert '↳ mem.remember {"text": "my sister is called Ada"' in text and "I will remember that" in text
+    assert [m["role"] for m in repl.chat.messages] == ["user", "assistant"] * 2
 
 
 def test_ctrl_c_stops_generation_and_keeps_the_session(kernel, scripted):
@@ -86,20 +113,49 @@ def test_ctrl_c_stops_generation_and_keeps_the_session(kernel, scripted):
     assert repl.run() == 0
     text = "".join(out)
     assert "(stopped)" in text and "second answer" in text
-    assert repl.chat.messages[1] == {"role": "assistant", "content": "a "}
-    assert kernel.journal.tail(2)[0]["errno"] == "EINTR"
+    assert repl.chat.messages[1] == {"role": "assistant", "content": "a "}  # what was said stands
+    assert chats(kernel)[0]["errno"] == "EINTR" and chats(kernel)[1]["ok"]
+    assert len({r["pid"] for r in chats(kernel)}) == 1  # the same process went on
 
 
-def test_conversation_longer_than_the_context_drops_old_turns(kernel, scripted):
-    scripted.queue("ok")
+def test_a_killed_conversation_is_replaced_by_a_new_one(kernel, scripted):
+    scripted.queue("first", "second")
     repl, out = make(kernel)
-    repl.chat.messages += [{"role": "user", "content": "old " * 10}, {"role": "assistant", "content": "x"}] * 3
-    whole = len(scripted.format_chat(repl.chat.messages + [{"role": "user", "content": "new question"}]))
-    scripted.info.n_ctx = whole - 20  # the whole conversation does not fit; without its oldest turns it does
+    repl.handle("hello")
+    old = repl.chat.latest
+    repl.handle(f"/kill {old}")
+    repl.handle("are you there?")
+    text = "".join(out)
+    assert f"process {old} had ended; a new one starts" in text and "second" in text
+    assert repl.chat.latest != old and kernel.procs.get(old).state == "killed"
+    repl.handle("/reset")
+    assert kernel.procs.get(repl.chat.latest).exit_reason == "session ended"
+
+
+def test_a_long_conversation_is_paged_not_dropped(kernel, scripted):
+    scripted.default = "ok"
+    repl, out = make(kernel)
+    for i in range(6):
+        repl.handle(f"message {i}: " + "old words " * 40)
+    scripted.info.n_ctx = 2500  # the whole conversation no longer fits the window
     repl.handle("new question")
-    assert "ok" in "".join(out)
-    assert repl.chat.messages[-1] == {"role": "assistant", "content": "ok"}
-    assert len(repl.chat.messages) < 6 + 2 and scripted.prompts and len(scripted.prompts[-1]) < whole
+    pid = repl.chat.latest
+    assert len(repl.chat.messages) == 14 and repl.chat.messages[-1] == {"role": "assistant", "content": "ok"}
+    st = kernel.memory.stat(pid)
+    assert st["paged_out"] > 0 and st["summaries"] > 0  # paged out into a summary, still on disk
+    assert len(scripted.tokenize(scripted.prompts[-1])) <= 2500 and "new question" in scripted.prompts[-1]
+
+
+def test_commands(kernel):
+    repl, out = make(kernel, "/call fs.write path=a.txt 'content=two words'", "/call fs.read path=a.txt",
+                     "/syscalls fs", "/call nope.nope", "/bogus", "/help", KeyboardInterrupt, "/quit", "never reached")
+    assert repl.run() == 0
+    text = "".join(out)
+    assert '"content": "two words"' in text
+    assert "fs.read    path=" in text
+    assert "llmos: ENOSYS" in text and "unknown command /bogus" in text
+    assert "/call NAME key=value" in text
+    assert repl.session.lines == ["never reached"]
 
 
 def test_run_and_ps_from_the_shell(kernel, scripted):
@@ -110,3 +166,22 @@ def test_run_and_ps_from_the_shell(kernel, scripted):
     assert "↳ fs.list" in text and "nothing here" in text
     assert "exited" in text and "replied" in text
     assert "the following arguments are required: task" in text
+
+
+@pytest.mark.real
+def test_the_shell_chats_through_the_assistant_on_the_real_model(real_kernel):
+    """Plain text at the prompt on the embedded model (greedy, so each answer is fixed): a fact,
+    arithmetic through the calculator (shown as it happens), and a fact kept and recalled, all in
+    one assistant process whose conversation the memory manager holds."""
+    repl, out = make(real_kernel)
+    lines = ["/set temperature 0", "What is the capital of France?", "what is 17 times 23?",
+             "remember that my sister is called Ada", "what is my sister called?"]
+    assert repl.run_pipe(lines) == 0
+    text = "".join(out)
+    assert "Traceback" not in text and "llmos:" not in text, text
+    assert "paris" in text.lower()
+    assert '↳ calculator {"expression": "17 * 23"}' in text and "17 times 23 is 391." in text
+    assert "↳ mem.remember" in text and "ada" in text.lower().split("i will remember that")[-1], text
+    msgs = repl.chat.messages
+    assert [m["role"] for m in msgs] == ["user", "assistant"] * 4 and "<tool_call>" not in msgs[-1]["content"]
+    assert real_kernel.procs.get(repl.chat.latest).exit_reason == "session ended"

@@ -42,7 +42,7 @@ CASES = {
     "model": ("/model\n", ["model default", "'temperature': 0.2"]),
     "top": ("/top\n", ["PID", "PRIO"]),
     "history": ("/ps\n/history\n", ["1  /ps", "2  /history"]),
-    "reset": ("hi\n/reset\n", ["(new conversation)"]),
+    "reset": ("/run list\nhi\n/reset\n", ["nothing here", "chatted", "(new conversation)"]),
     "set": ("/set top_k 20\n/set\n", ["top_k = 20", "top_k        20     you"]),
     "system": ("/system Be terse.\n/system\n", ["system prompt: 'Be terse.'"]),
     "journal": ("/call sys.time\n/journal --tail 1\n", ["sys.time", "ok"]),
@@ -52,7 +52,7 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_slash_command_in_a_pipe(kernel, scripted, name):
-    scripted.queue(render_call("fs.list", {"path": "."}), "nothing here")
+    scripted.queue(render_call("fs.list", {"path": "."}), "nothing here", "chatted")
     lines, wanted = CASES[name]
     code, text = pipe(kernel, lines)
     assert code == 0, text

@@ -9,6 +9,10 @@ the granted tools offered in the format the model was trained on (llm.chat with 
 call is made through tool.call and its result handed back for the answer. Arithmetic goes to a
 granted calculator by rule (the small model does not pick the tool). "remember ..." keeps a
 fact (mem.remember).
+
+In the shell, plain text is a turn of one assistant process that lasts the session (`turn`): the
+conversation is that process's, kept by the memory manager (mem.append, mem.window), so it is
+committed as it goes, paged out into a summary when it outgrows the window, and recallable.
 """
 
 from __future__ import annotations
@@ -36,10 +40,12 @@ def recalled(sys, question: str) -> list[str]:
     return [h.text for h in hits if h.score > 0]
 
 
-def granted_tools(sys) -> list[dict]:
+def granted_tools(sys, about: str | None = None) -> list[dict]:
+    """The tools this process may call (`about`: only those the text is about), in the OpenAI format."""
     try:
+        listed = sys.tool.list(**({"about": about} if about is not None else {})).tools
         return [{"type": "function", "function": {"name": t.name, "description": t.description,
-                                                   "parameters": t.parameters}} for t in sys.tool.list().tools]
+                                                   "parameters": t.parameters}} for t in listed]
     except SyscallError as err:
         if err.code == Errno.EACCES:
             return []
@@ -48,9 +54,10 @@ def granted_tools(sys) -> list[dict]:
 
 # Arithmetic in words or symbols. The small model neither chooses a tool by itself (asked with
 # tool_choice auto on eight questions, it called none) nor writes the expression when made to
-# (`}}, ` for "144 divided by 6"), so arithmetic goes to a granted calculator by rule.
+# (`}}, ` for "144 divided by 6"), so arithmetic goes to a granted calculator by rule. A bare
+# hyphen is a minus only between spaces ("10 - 4", not 2024-11-29 or 555-1234).
 OPS = {"times": "*", "multiplied by": "*", "x": "*", "×": "*", "*": "*", "plus": "+", "+": "+",
-       "minus": "-", "divided by": "/", "over": "/", "÷": "/", "/": "/",
+       "minus": "-", " - ": "-", " − ": "-", "divided by": "/", "over": "/", "÷": "/", "/": "/",
        "to the power of": "**", "^": "**", "**": "**", "modulo": "%", "mod": "%"}
 _OP = "|".join(sorted((re.escape(o) for o in OPS), key=len, reverse=True))
 _NUM = r"\d+(?:[.,]\d+)*"
@@ -91,20 +98,54 @@ def calculate(sys, question: str, tools: list[dict]) -> str | None:
     return f"{asked} is {value}."
 
 
-def answer(sys, question: str) -> str:
+class Conversation:
+    """Where a question and what follows it are kept: for one question, a list of messages; in a
+    session (the shell's chat), the process's own conversation in the memory manager (mem.append,
+    mem.window), paged like any process's."""
+
+    def __init__(self, sys, question: str, *, kept: bool):
+        self.sys, self.kept = sys, kept
+        self.messages = [{"role": "user", "content": question}]
+        if kept:
+            sys.mem.append(role="user", content=question)
+
+    def add(self, role: str, content: str, kind: str = "message") -> None:
+        if self.kept:
+            self.sys.mem.append(role=role, content=content, kind=kind)
+        else:
+            self.messages.append({"role": role, "content": content})
+
+    def window(self, system: str) -> list[dict]:
+        if self.kept:
+            return [m.model_dump() for m in self.sys.mem.window(system=system).messages]
+        return ([{"role": "system", "content": system}] if system else []) + self.messages
+
+
+def answer(sys, question: str, *, system: str | None = SYSTEM, sampling: dict | None = None,
+           kept: bool = False) -> str:
+    """The answer to `question`: by the calculator, or by the model with what memory recalls and
+    the granted tools. `kept`: the question and everything after it go into the process's
+    conversation (a session), and the model sees that conversation."""
+    sampling = {"max_tokens": 256, "temperature": 0.0, **(sampling or {})}
+    talk = Conversation(sys, question, kept=kept)
     facts = recalled(sys, question)
-    system = SYSTEM + ("\nWhat you remember:\n" + "\n".join(f"- {f}" for f in facts) if facts else "")
-    tools = granted_tools(sys)
+    head = "\n".join(p for p in (system or "", ("What you remember:\n" + "\n".join(f"- {f}" for f in facts))
+                                  if facts else "") if p)
+    worked = calculate(sys, question, granted_tools(sys))
+    if worked is not None:
+        talk.add("assistant", worked)
+        return worked
+    # Only the tools the question is about are described: a tool block in every prompt made the
+    # small model answer plain questions with numbers and tool-result text (bench/chat.py).
+    tools = granted_tools(sys, about=question)
     functions = [Function(t["function"]["name"], t["function"]["description"], t["function"]["parameters"])
                  for t in tools]
-    worked = calculate(sys, question, tools)
-    if worked is not None:
-        return worked
-    messages = [{"role": "system", "content": system_prompt(functions, "auto", system) if tools else system},
-                {"role": "user", "content": question}]
-    r = sys.llm.chat(messages=messages, max_tokens=256, temperature=0.0, **({"tools": tools} if tools else {}))
+    offered = system_prompt(functions, "auto", head) if tools else head
+    r = sys.llm.chat(messages=talk.window(offered), **sampling, **({"tools": tools} if tools else {}))
     if r.tool_call is None:
-        return r.text.strip()
+        text = r.text.strip()
+        talk.add("assistant", text)
+        return text
     call = r.tool_call
     try:
         result = json.dumps(sys.tool.call(name=call.name, args=call.arguments).result, ensure_ascii=False)
@@ -112,23 +153,42 @@ def answer(sys, question: str) -> str:
         if err.code in (Errno.EINTR, Errno.EDQUOT):
             raise
         result = f"{err.code}: {err.message}"
-    messages += [{"role": "assistant", "content": render_call(call.name, call.arguments)},
-                 {"role": "user", "content": response(result[:1500])}]
-    return sys.llm.chat(messages=messages, max_tokens=256, temperature=0.0).text.strip() or result
+    talk.add("assistant", render_call(call.name, call.arguments), "action")
+    talk.add("user", response(result[:1500]), "observation")
+    text = sys.llm.chat(messages=talk.window(offered), **sampling).text.strip() or result
+    talk.add("assistant", text)
+    return text
+
+
+REMEMBER = re.compile(r"(?i)^(please\s+)?remember( that)?[:,]?\s+(.+)")
+
+
+def reply(sys, text: str, *, system: str | None = SYSTEM, sampling: dict | None = None, kept: bool = False) -> str:
+    """"remember ..." keeps a fact; anything else is answered (see answer)."""
+    m = REMEMBER.match(text)
+    if m is None:
+        return answer(sys, text, system=system, sampling=sampling, kept=kept)
+    talk = Conversation(sys, text, kept=kept)
+    got = sys.mem.remember(text=m.group(3).strip(), tags=[TAG])
+    said = f"I will remember that ({got.id})."
+    talk.add("assistant", said)
+    return said
+
+
+def turn(sys, text: str, *, system: str | None = None, sampling: dict | None = None) -> str:
+    """One turn of a session, its conversation kept in this process's memory (the shell's chat).
+    `system`: the system prompt (None: none, the model's own); `sampling`: llm.chat's fields."""
+    return reply(sys, text, system=system, sampling=sampling, kept=True)
 
 
 def main(sys, task: str) -> str:
     question = " ".join(argv(task)).strip()
     if not question:
         raise SyscallError(Errno.EINVAL, "ask something, e.g. llmos app run assistant \"what is 2+2?\"")
-    m = re.match(r"(?i)^(please\s+)?remember( that)?[:,]?\s+(.+)", question)
-    if m:
-        got = sys.mem.remember(text=m.group(3).strip(), tags=[TAG])
-        return f"I will remember that ({got.id})."
-    return answer(sys, question)
+    return reply(sys, question)
 
 
-CAPS = ["llm.chat", "mem.recall", "mem.remember", "tool.list", "tool.call", "sys.time"]
+CAPS = ["llm.chat", "mem.recall", "mem.remember", "mem.append", "mem.window", "tool.list", "tool.call", "sys.time"]
 
 app = App({
     "name": "assistant",
@@ -136,4 +196,4 @@ app = App({
     "kind": "code",
     "capabilities": CAPS,
     "default_grants": CAPS,  # a built-in: granted what it asks
-}, main=main)
+}, main=main, turn=turn)
