@@ -168,18 +168,20 @@ class Session:
 
     @property
     def alive(self) -> bool:
-        return self.k.procs.get(self.pid).state not in ENDED
+        """Whether the process can take another turn; a kill that arrived while it was not in a
+        syscall (the end of a turn) ends it here."""
+        procs = self.k.procs
+        if procs.get(self.pid).state not in ENDED and procs.kill_requested(self.pid):
+            procs.finish(self.pid, ProcState.KILLED, ExitStatus.INTERRUPTED, "killed (EINTR)")
+        return procs.get(self.pid).state not in ENDED
 
     def turn(self, text: str, *, stream: Callable[[str], None] | None = None, cancel=None, **options) -> str:
         """The app's answer to `text` (streamed to `stream`; `cancel` set: EINTR at the next token,
         and what was streamed is kept in the conversation as the answer so far)."""
         k, pid = self.k, self.pid
+        if not self.alive:
+            raise SyscallError(Errno.EINVAL, f"process {pid} ({self.app.name}) has ended: {k.procs.get(pid).exit_reason}")
         p = k.procs.get(pid)
-        if p.state not in ENDED and k.procs.kill_requested(pid):
-            k.procs.finish(pid, ProcState.KILLED, ExitStatus.INTERRUPTED, "killed (EINTR)")
-            p = k.procs.get(pid)
-        if p.state in ENDED:
-            raise SyscallError(Errno.EINVAL, f"process {pid} ({self.app.name}) has ended: {p.exit_reason}")
 
         said: list[str] = []
 
@@ -206,8 +208,8 @@ class Session:
         except SyscallError as err:
             if err.code == Errno.EINTR and k.procs.kill_requested(pid) or err.code == Errno.EDQUOT:
                 _ended(k, pid, err)  # killed, or its budget spent: the session is over
-            elif err.code == Errno.EINTR and said:
-                k.memory.append(pid, "assistant", "".join(said))  # cut short: what was said stands
+            else:
+                self._answered(text, "".join(said))
             raise
         except Exception as exc:  # the app's bug: the session ends, in one line
             why = f"app crashed: {type(exc).__name__}: {exc}"
@@ -216,6 +218,14 @@ class Session:
         finally:
             if self.alive:
                 k.procs.set_state(pid, ProcState.WAITING)
+
+    def _answered(self, text: str, said: str) -> None:
+        """A turn that failed still ends with an answer in the conversation: what was said before
+        it stopped, or an empty one (two user turns in a row break chat templates that need
+        turns to alternate), unless its question never reached the conversation."""
+        msgs = self.k.memory.messages(self.pid)
+        if msgs and msgs[-1]["role"] == "user":
+            self.k.memory.append(self.pid, "assistant", said)
 
     def close(self) -> None:
         """End the session's process (it exits with status 0)."""

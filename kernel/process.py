@@ -110,7 +110,13 @@ class ProcessTable:
             self.store.db["processes"].update(pid, values)
 
     def set_state(self, pid: int, state: ProcState) -> None:
-        self._update(pid, state=ProcState(state).value, host_pid=os.getpid())
+        """Move a live process to `state`; an ended one stays as it ended (a kill from another
+        shell can land between a caller's check and this write)."""
+        ended = [ProcState(e).value for e in ENDED]
+        with self.store.lock, self.store.db.conn:
+            self.store.db.execute(
+                f"UPDATE processes SET state = ?, host_pid = ? WHERE pid = ? AND state NOT IN ({','.join('?' * len(ended))})",
+                [ProcState(state).value, os.getpid(), pid, *ended])
 
     def save_spent(self, pid: int, spent: Spent) -> None:
         self._update(pid, spent=spent.model_dump_json())

@@ -171,6 +171,15 @@ def m007_ratings(db: sqlite_utils.Database) -> None:
     db["ratings"].create({"pid": int, "rating": str, "rated": float}, pk="pid")
 
 
+@migration
+def m008_assistant_conversation(db: sqlite_utils.Database) -> None:
+    """The built-in assistant keeps the shell's conversation as its own (mem.append, mem.window):
+    an install that granted it llm.chat gets those two with it, as a new one would by default."""
+    for (app,) in db.execute("SELECT DISTINCT app FROM grants WHERE app = 'assistant' AND capability = 'llm.chat'").fetchall():
+        for cap in ("mem.append", "mem.window"):
+            db.execute("INSERT OR IGNORE INTO grants(app, capability, granted) VALUES (?, ?, ?)", [app, cap, time.time()])
+
+
 # SQLite's primary result codes for a file that cannot be used, whatever the query
 _FAILURES = {
     11: (Errno.EIO, "the database {path} is damaged ({what}); move it aside (llmos starts a fresh one) or restore a copy"),

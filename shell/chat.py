@@ -96,10 +96,10 @@ class Chat:
 
         `cancel` set (Ctrl-C) ends the turn with EINTR; what was said so far is kept. A process
         that ended (`/kill`, a spent budget) is replaced by a new one, which says so."""
-        note = ""
+        note, self.last = "", None
         if self.session is not None and not self.session.alive:
             note = f"(the conversation's process {self.session.pid} had ended; a new one starts)\n"
-            self.session = None
+            self.close()  # its budget saved, its KV let go
         if self.session is None:
             self.session = Session(self.k, self.app, on_call=self._seen)
             self.latest = self.session.pid

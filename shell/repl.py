@@ -56,29 +56,33 @@ class Repl:
             self.session = self._make_session()
             self._load_model()
             self.out.line(f"llmos — model {self.k.model_spec}. Type to chat, /help for commands, Ctrl-D to leave.")
-        while not self.leaving:
-            try:
-                line = self._prompt()
-                self.handle(line)
-                self._flush_notices()
-            except KeyboardInterrupt:  # Ctrl-C at the prompt, or between a command and the next prompt
-                continue
-            except EOFError:
-                break
-        self._stop_jobs()
-        self.chat.close()
+        try:
+            while not self.leaving:
+                try:
+                    line = self._prompt()
+                    self.handle(line)
+                    self._flush_notices()
+                except KeyboardInterrupt:  # Ctrl-C at the prompt, or between a command and the next prompt
+                    continue
+                except EOFError:
+                    break
+            self._stop_jobs()
+        finally:
+            self.chat.close()
         return 0
 
     def run_pipe(self, lines) -> int:
         """Run each line; the exit status is that of the last line that failed (0: none did)."""
         status = 0
-        for line in lines:
-            if self.leaving:
-                break
-            code = self.handle(line.rstrip("\n"))
-            status = code or status
-        self._wait_jobs()
-        self.chat.close()
+        try:
+            for line in lines:
+                if self.leaving:
+                    break
+                code = self.handle(line.rstrip("\n"))
+                status = code or status
+            self._wait_jobs()
+        finally:
+            self.chat.close()
         return status
 
     def _prompt(self) -> str:

@@ -103,13 +103,12 @@ def mem_append(ctx: CallContext, a: AppendArgs) -> AppendResult:
         raise SyscallError(Errno.EINVAL, "the shell (pid 0) has no conversation of its own; run an app as a process")
     mem = ctx.services.memory
     mid = mem.append(ctx.pid, a.role, a.content, kind=a.kind)
-    return AppendResult(id=mid, messages=len(mem.messages(ctx.pid)))
+    return AppendResult(id=mid, messages=mem.counts(ctx.pid)[0])
 
 
 class WindowArgs(Args):
     system: str = Field("", max_length=50_000, description="the system prompt to put first (empty: none)")
-    max_tokens: int | None = Field(None, ge=64, description="tokens the window may take (default: the "
-                                   "context window less room for an answer)")
+    answer_tokens: int = Field(256, ge=1, description="room left in the context window for the answer")
 
 
 class WindowMessage(Result):
@@ -123,21 +122,23 @@ class WindowResult(Result):
     paged_out: int  # on disk only (a summary of them heads the window)
 
 
-@syscall("mem.window", args=WindowArgs, result=WindowResult, timeout=300.0, examples=({}, {"system": "Answer briefly."}))
+@syscall("mem.window", args=WindowArgs, result=WindowResult, timeout=300.0,
+         examples=({}, {"system": "Answer briefly.", "answer_tokens": 512}))
 def mem_window(ctx: CallContext, a: WindowArgs) -> WindowResult:
     """The caller's conversation as the model should see it: older turns paged out to fit the window."""
     if ctx.pid == 0:
         raise SyscallError(Errno.EINVAL, "the shell (pid 0) has no conversation of its own; run an app as a process")
     driver = ctx.services.driver()
     n_ctx = driver.n_ctx()
-    budget = a.max_tokens or n_ctx - max(256, n_ctx // 8)
+    budget = n_ctx - a.answer_tokens - 16  # 16: the chat template's generation prompt
+    if budget < 64:
+        raise SyscallError(Errno.EINVAL, f"answer_tokens {a.answer_tokens} leaves no room in a {n_ctx}-token window; ask for fewer")
     mem = ctx.services.memory
-    window = mem.window(ctx.pid, a.system, min(budget, n_ctx), lambda text: len(driver.tokenize(text)))
+    window = mem.window(ctx.pid, a.system, budget, lambda text: len(driver.tokenize(text)), check=ctx.check)
     if window and window[0]["role"] == "system" and not window[0]["content"]:
         window = window[1:]  # no system prompt: the model's chat template puts its own, if it has one
-    all_ = mem.messages(ctx.pid)
-    out = sum(bool(m["paged_out"]) for m in all_)
-    return WindowResult(messages=[WindowMessage(**m) for m in window], resident=len(all_) - out, paged_out=out)
+    total, out = mem.counts(ctx.pid)
+    return WindowResult(messages=[WindowMessage(**m) for m in window], resident=total - out, paged_out=out)
 
 
 # -- mem.forget -------------------------------------------------------------------------------

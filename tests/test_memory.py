@@ -324,11 +324,15 @@ def test_a_process_keeps_its_own_conversation_through_mem_append_and_mem_window(
         r = kernel.call("mem.append", {"role": "user" if i % 2 == 0 else "assistant",
                                        "content": f"turn {i} about the river " + "water " * 30}, ctx=p7)
     assert r.messages == 40 and [m["id"] for m in mem.messages(7)][-1] == r.id  # committed
-    w = kernel.call("mem.window", {"system": "Be brief.", "max_tokens": 2000}, ctx=p7)
+    scripted.info.n_ctx = 2300
+    w = kernel.call("mem.window", {"system": "Be brief.", "answer_tokens": 300}, ctx=p7)
     assert w.messages[0].role == "system" and w.messages[0].content.startswith("Be brief.")
     assert "Summary of earlier conversation" in w.messages[0].content and w.paged_out > 0
-    assert w.resident + w.paged_out == 40 and w.messages[-1].content.startswith("turn 39")
-    assert window_tokens(scripted, [m.model_dump() for m in w.messages]) <= 2000
+    assert w.resident == len(w.messages) - 1 and w.messages[-1].content.startswith("turn 39")
+    assert window_tokens(scripted, [m.model_dump() for m in w.messages]) <= 2300 - 300
+    with pytest.raises(SyscallError) as e:
+        kernel.call("mem.window", {"answer_tokens": 2290}, ctx=p7)
+    assert e.value.code == "EINVAL" and "leaves no room" in e.value.message
     bare = kernel.call("mem.window", {}, ctx=kernel.context(pid=8))
     assert bare.messages == [] and bare.resident == 0  # nothing said, no system prompt: nothing
     assert kernel.call("mem.window", {}, ctx=p7).messages[0].role == "system"  # the summary heads it

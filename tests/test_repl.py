@@ -132,6 +132,63 @@ def test_a_killed_conversation_is_replaced_by_a_new_one(kernel, scripted):
     assert kernel.procs.get(repl.chat.latest).exit_reason == "session ended"
 
 
+def test_a_failed_turn_still_leaves_the_conversation_taking_turns(kernel, scripted):
+    """A turn that fails with nothing said (here the model's call names no tool it has) ends
+    with an empty answer, so the next turn's window still alternates user and assistant."""
+    from test_memory import HashEmbedder
+
+    kernel.memory._embedder = HashEmbedder()
+    scripted.queue(render_call("no.such.tool", {}), "fine")
+    repl, out = make(kernel)
+    assert repl.handle("evaluate arithmetic exactly: a lot") != 0 and repl.handle("again") == 0
+    assert "llmos: EIO: the model called 'no.such.tool'" in "".join(out)
+    assert [m["role"] for m in repl.chat.messages] == ["user", "assistant", "user", "assistant"]
+    assert repl.chat.messages[1]["content"] == "" and "fine" in "".join(out)
+
+
+def test_a_long_message_is_chatted_not_refused(kernel, scripted):
+    scripted.queue("A long one.")
+    repl, out = make(kernel)
+    assert repl.handle("please read this: " + "word " * 3000) == 0, "".join(out)
+    assert "A long one." in "".join(out)
+
+
+def test_a_killed_conversation_lets_go_of_its_budget_and_kv(kernel, scripted):
+    scripted.queue("first", "second")
+    repl, out = make(kernel)
+    repl.handle("hello")
+    old = repl.chat.latest
+    assert old in kernel._budgets
+    kernel.call("proc.kill", {"pid": old})
+    repl.handle("again")
+    assert old not in kernel._budgets and kernel.procs.get(old).state == "killed"
+    assert kernel.procs.get(repl.chat.latest).state == "waiting"
+
+
+def test_an_install_that_granted_the_old_assistant_can_chat(tmp_path, scripted):
+    """Grants recorded before the assistant kept conversations (no mem.append, mem.window):
+    the migration adds those two where llm.chat was granted."""
+    import sqlite3
+
+    from llmos.kernel import Kernel
+    from llmos.kernel.store import Store
+
+    Store(tmp_path / "llmos.db").close()
+    db = sqlite3.connect(tmp_path / "llmos.db")
+    db.execute("DELETE FROM _migrations WHERE name = 'm008_assistant_conversation'")
+    old = ["llm.chat", "mem.recall", "mem.remember", "tool.list", "tool.call", "sys.time"]
+    db.executemany("INSERT INTO grants(app, capability, granted) VALUES ('assistant', ?, 0)", [[c] for c in old])
+    db.execute("INSERT INTO grants(app, capability, granted) VALUES ('notes', 'mem.recall', 0)")
+    db.commit()
+    db.close()
+    scripted.queue("Hi.")
+    with Kernel.boot(tmp_path, driver=scripted) as k:
+        assert sorted(k.grants.get("assistant")) == sorted(old + ["mem.append", "mem.window"])
+        assert k.grants.get("notes") == ["mem.recall"]  # another app's grants are left alone
+        repl, out = make(k)
+        assert repl.handle("hello") == 0 and "Hi." in "".join(out)
+
+
 def test_a_long_conversation_is_paged_not_dropped(kernel, scripted):
     scripted.default = "ok"
     repl, out = make(kernel)

@@ -31,13 +31,15 @@ TAG = "assistant"
 
 
 def recalled(sys, question: str) -> list[str]:
+    """What memory holds about the question: facts kept, core memory, and this conversation's
+    turns that were paged out of the window (those still in it the model reads anyway)."""
     try:
-        hits = sys.mem.recall(query=question, k=3, sources=["archival", "core"]).hits
+        hits = sys.mem.recall(query=question[:1000], k=3, sources=["archival", "core", "conversation"]).hits
     except SyscallError as err:
         if err.code == Errno.EACCES:  # memory not granted: answer without it
             return []
         raise
-    return [h.text for h in hits if h.score > 0]
+    return [h.text for h in hits if h.score > 0 and (h.source != "conversation" or h.page is not None)]
 
 
 def granted_tools(sys, about: str | None = None) -> list[dict]:
@@ -64,12 +66,19 @@ _NUM = r"\d+(?:[.,]\d+)*"
 ARITHMETIC = re.compile(rf"{_NUM}(?:\s*(?:{_OP})\s*{_NUM})+", re.I)
 
 
+ASKED = re.compile(r"(?i)\s*(?:what is|what's|calculate|compute|evaluate|how much is)?\s*(?P<e>.+?)\s*[?.!=]*\s*")
+
+
 def expression(question: str) -> tuple[str, str] | None:
     """(the arithmetic as asked, as a calculator expression), or None."""
     m = ARITHMETIC.search(question)
     if m is None:
         return None
     asked = m.group(0)
+    if re.search(r"\s[-−]\s", asked):  # "1939 - 1945", "2 - 3 days": a hyphen is a minus only in a bare sum
+        bare = ASKED.fullmatch(question)
+        if bare is None or bare.group("e") != asked:
+            return None
     expr = re.sub(_OP, lambda o: f" {OPS[o.group(0).lower()]} ", asked, flags=re.I)
     expr = re.sub(r"(?<=\d),(?=\d{3}\b)", "", expr)  # 1,024 -> 1024
     return asked, " ".join(expr.split())
@@ -115,9 +124,10 @@ class Conversation:
         else:
             self.messages.append({"role": role, "content": content})
 
-    def window(self, system: str) -> list[dict]:
+    def window(self, system: str, answer_tokens: int) -> list[dict]:
         if self.kept:
-            return [m.model_dump() for m in self.sys.mem.window(system=system).messages]
+            got = self.sys.mem.window(system=system, answer_tokens=answer_tokens)
+            return [m.model_dump() for m in got.messages]
         return ([{"role": "system", "content": system}] if system else []) + self.messages
 
 
@@ -137,11 +147,11 @@ def answer(sys, question: str, *, system: str | None = SYSTEM, sampling: dict | 
         return worked
     # Only the tools the question is about are described: a tool block in every prompt made the
     # small model answer plain questions with numbers and tool-result text (bench/chat.py).
-    tools = granted_tools(sys, about=question)
+    tools = granted_tools(sys, about=question[:4000])
     functions = [Function(t["function"]["name"], t["function"]["description"], t["function"]["parameters"])
                  for t in tools]
     offered = system_prompt(functions, "auto", head) if tools else head
-    r = sys.llm.chat(messages=talk.window(offered), **sampling, **({"tools": tools} if tools else {}))
+    r = sys.llm.chat(messages=talk.window(offered, sampling["max_tokens"]), **sampling, **({"tools": tools} if tools else {}))
     if r.tool_call is None:
         text = r.text.strip()
         talk.add("assistant", text)
@@ -155,12 +165,13 @@ def answer(sys, question: str, *, system: str | None = SYSTEM, sampling: dict | 
         result = f"{err.code}: {err.message}"
     talk.add("assistant", render_call(call.name, call.arguments), "action")
     talk.add("user", response(result[:1500]), "observation")
-    text = sys.llm.chat(messages=talk.window(offered), **sampling).text.strip() or result
+    text = sys.llm.chat(messages=talk.window(offered, sampling["max_tokens"]), **sampling).text.strip() or result
     talk.add("assistant", text)
     return text
 
 
-REMEMBER = re.compile(r"(?i)^(please\s+)?remember( that)?[:,]?\s+(.+)")
+# "remember that ...", "remember: ..." keeps a fact; "remember when ...?" is a question
+REMEMBER = re.compile(r"(?is)^(please\s+)?remember( that)?[:,]?\s+(?!(?:when|what|who|where|why|how|if|whether)\b)(.+[^?\s])\s*$")
 
 
 def reply(sys, text: str, *, system: str | None = SYSTEM, sampling: dict | None = None, kept: bool = False) -> str:

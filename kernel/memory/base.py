@@ -83,6 +83,11 @@ class MemoryBase:
         where = "pid = ?" + (" AND paged_out = 0" if resident_only else "")
         return self._q(f"SELECT * FROM messages WHERE {where} ORDER BY id", [pid])
 
+    def counts(self, pid: int) -> tuple[int, int]:
+        """(messages, of which paged out) in process `pid`'s conversation."""
+        row = self._q("SELECT count(*) AS n, coalesce(sum(paged_out), 0) AS out FROM messages WHERE pid = ?", [pid])[0]
+        return row["n"], row["out"]
+
     def summary(self, pid: int) -> dict | None:
         rows = self._q("SELECT * FROM mem_summaries WHERE pid = ? ORDER BY id DESC LIMIT 1", [pid])
         return rows[0] if rows else None

@@ -35,12 +35,15 @@ class Pager:
                 self._overhead = DEFAULT_OVERHEAD
         return self._overhead
 
-    def window(self, pid: int, system: str, budget: int, count: Count, *, overhead: int | None = None) -> list[dict]:
+    def window(self, pid: int, system: str, budget: int, count: Count, *, overhead: int | None = None,
+               check: Callable[[], None] | None = None) -> list[dict]:
         """system | core memory | summary of paged-out pages | recent messages, within `budget`.
 
         Every message counts count(content) + `overhead` tokens (chat-template framing; default:
         measured on the driver). Past high_water x budget the oldest resident messages are paged
         out, in whole pages, down to low_water x budget. The result never exceeds `budget`.
+        `check` is called between the summary's tokens (a cancel or kill stops the model's
+        summary; the extractive one takes its place).
         """
         per = self.overhead() if overhead is None else overhead
         base = count(system) + per
@@ -52,7 +55,7 @@ class Pager:
         sizes = [self._tokens(m, count) + per for m in resident]
         head = count(self._head(system, core, prev["content"] if prev else ""))
         if head + per + sum(sizes) > self.high_water * budget and len(resident) > 1:
-            self._page_out(pid, system, core, prev, resident, sizes, budget, count, per)
+            self._page_out(pid, system, core, prev, resident, sizes, budget, count, per, check)
             prev = self.summary(pid)
             resident = self.messages(pid, resident_only=True)
             sizes = [self._tokens(m, count) + per for m in resident]
@@ -71,7 +74,7 @@ class Pager:
             text += "\n\n## Summary of earlier conversation (paged out; mem.recall searches it)\n" + summary
         return text
 
-    def _page_out(self, pid, system, core, prev, resident, sizes, budget, count, per) -> None:
+    def _page_out(self, pid, system, core, prev, resident, sizes, budget, count, per, check=None) -> None:
         """Mark the oldest whole pages out and fold them into the summary, in one transaction."""
         summary_limit = max(16, int(budget * self.summary_fraction))
         target = self.low_water * budget - (count(self._head(system, core, "")) + per + summary_limit + per)
@@ -89,7 +92,7 @@ class Pager:
         if not pages:
             return
         text, sources = prev["content"] if prev else "", []
-        gen = self._generator(pid)
+        gen = self._generator(pid, check)
         for chunk in self._chunks(pages, sizes[: i], budget // 2):  # a backlog is folded in a few calls
             text, source = summ.summarize(gen, text, chunk, count, summary_limit)
             sources.append(source)
@@ -121,7 +124,7 @@ class Pager:
         if chunk:
             yield chunk
 
-    def _generator(self, pid: int) -> Callable[[str, int], str] | None:
+    def _generator(self, pid: int, check: Callable[[], None] | None = None) -> Callable[[str, int], str] | None:
         """How page-out asks the model for a summary: through the kernel (so the scheduler), at
         process `pid`'s priority, building on no KV of its own; None without a kernel."""
         if self.services is None:
@@ -134,7 +137,7 @@ class Pager:
                 raise ValueError("the pages to summarize do not fit the model's context")
             tokens = d.tokenize(chat, add_special=True, parse_special=True)
             return self.services.generate(pid, tokens, Sampling(max_tokens=max_tokens, temperature=0.0),
-                                          one_shot=True).text
+                                          check=check, one_shot=True).text
 
         return generate
 
