@@ -78,6 +78,17 @@ def test_minilm_tells_a_weather_question_from_a_capital_one():
 
 
 @pytest.mark.real
+def test_tool_list_about_a_text_lists_only_the_tools_it_is_about(kernel):
+    """What the assistant describes to the model: MiniLM (the real embedder) keeps the
+    calculator for arithmetic and drops it for a fact question."""
+    def listed(about):
+        return [t.name for t in kernel.call("tool.list", {"about": about}).tools]
+
+    assert "calculator" in [t.name for t in kernel.call("tool.list", {}).tools]
+    assert "calculator" in listed("Evaluate this arithmetic exactly: 17*23")
+    assert listed("What is the capital of France?") == []
+
+
 def test_the_real_model_decides_inside_the_trained_opener(smollm):
     fn = [Function(WEATHER["name"], WEATHER["description"], WEATHER["parameters"])]
     g = action_grammar(fn, "auto", decide=True)
