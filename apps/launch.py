@@ -102,9 +102,7 @@ def run_code_app(kernel, app: App, proc: Process) -> tuple[int, str]:
 
     It draws on the process's one budget: each syscall is a step, and tokens, bytes and wall
     time are charged where every call passes; a kill reaches it at its next syscall (EINTR)."""
-    budget = kernel.budget(proc.pid)
-    budget.calls_are_steps = True
-    budget.start()
+    budget = _start_budget(kernel, proc.pid)
     kernel.procs.set_state(proc.pid, ProcState.RUNNING)
     try:
         try:
@@ -112,9 +110,7 @@ def run_code_app(kernel, app: App, proc: Process) -> tuple[int, str]:
         except SyscallError as err:
             return _ended(kernel, proc.pid, err)
         except Exception as exc:  # the app's bug, reported in one line
-            why = f"app crashed: {type(exc).__name__}: {exc}"
-            kernel.procs.finish(proc.pid, ProcState.EXITED, ExitStatus.FAILED, why)
-            return 1, why
+            return 1, _crashed(kernel, proc.pid, exc)
         try:  # an app that swallowed its EINTR still ends killed
             budget.check_kill()
         except SyscallError as err:
@@ -123,8 +119,28 @@ def run_code_app(kernel, app: App, proc: Process) -> tuple[int, str]:
         kernel.procs.finish(proc.pid, ProcState.EXITED, ExitStatus.OK, "returned", reply=text)
         return 0, text
     finally:
-        kernel.forget_budget(proc.pid)
-        kernel.router.forget(proc.pid)
+        _let_go(kernel, proc.pid)
+
+
+def _start_budget(kernel, pid: int):
+    """A code app's budget: each syscall it makes is a step; its wall time starts now."""
+    budget = kernel.budget(pid)
+    budget.calls_are_steps = True
+    budget.start()
+    return budget
+
+
+def _crashed(kernel, pid: int, exc: Exception) -> str:
+    """The app's own bug ends its process; the reason, in one line."""
+    why = f"app crashed: {type(exc).__name__}: {exc}"
+    kernel.procs.finish(pid, ProcState.EXITED, ExitStatus.FAILED, why)
+    return why
+
+
+def _let_go(kernel, pid: int) -> None:
+    """A process is done running: its budget is saved and its KV is of no more use."""
+    kernel.forget_budget(pid)
+    kernel.router.forget(pid)
 
 
 def _ended(kernel, pid: int, err: SyscallError) -> tuple[int, str]:
@@ -161,9 +177,7 @@ class Session:
                                              f"run it with `llmos app run {app_name} ...`")
         self.proc = launch(kernel, app_name, f"{app_name} session", grants=grants, priority=priority, **SESSION_QUOTAS)
         self.pid = self.proc.pid
-        budget = kernel.budget(self.pid)
-        budget.calls_are_steps = True
-        budget.start()
+        _start_budget(kernel, self.pid)
         kernel.procs.set_state(self.pid, ProcState.WAITING)
 
     @property
@@ -209,17 +223,15 @@ class Session:
             if err.code == Errno.EINTR and k.procs.kill_requested(pid) or err.code == Errno.EDQUOT:
                 _ended(k, pid, err)  # killed, or its budget spent: the session is over
             else:
-                self._answered(text, "".join(said))
+                self._answered("".join(said))
             raise
         except Exception as exc:  # the app's bug: the session ends, in one line
-            why = f"app crashed: {type(exc).__name__}: {exc}"
-            k.procs.finish(pid, ProcState.EXITED, ExitStatus.FAILED, why)
-            raise SyscallError(Errno.EIO, f"{self.app.name} {why}") from None
+            raise SyscallError(Errno.EIO, f"{self.app.name} {_crashed(k, pid, exc)}") from None
         finally:
             if self.alive:
                 k.procs.set_state(pid, ProcState.WAITING)
 
-    def _answered(self, text: str, said: str) -> None:
+    def _answered(self, said: str) -> None:
         """A turn that failed still ends with an answer in the conversation: what was said before
         it stopped, or an empty one (two user turns in a row break chat templates that need
         turns to alternate), unless its question never reached the conversation."""
@@ -231,5 +243,4 @@ class Session:
         """End the session's process (it exits with status 0)."""
         if self.alive:
             self.k.procs.finish(self.pid, ProcState.EXITED, ExitStatus.OK, "session ended")
-        self.k.forget_budget(self.pid)
-        self.k.router.forget(self.pid)
+        _let_go(self.k, self.pid)

@@ -138,13 +138,13 @@ def answer(sys, question: str, *, system: str | None = SYSTEM, sampling: dict | 
     conversation (a session), and the model sees that conversation."""
     sampling = {"max_tokens": 256, "temperature": 0.0, **(sampling or {})}
     talk = Conversation(sys, question, kept=kept)
-    facts = recalled(sys, question)
-    head = "\n".join(p for p in (system or "", ("What you remember:\n" + "\n".join(f"- {f}" for f in facts))
-                                  if facts else "") if p)
     worked = calculate(sys, question, granted_tools(sys))
     if worked is not None:
         talk.add("assistant", worked)
         return worked
+    facts = recalled(sys, question)
+    head = "\n".join(p for p in (system or "", ("What you remember:\n" + "\n".join(f"- {f}" for f in facts))
+                                  if facts else "") if p)
     # Only the tools the question is about are described: a tool block in every prompt made the
     # small model answer plain questions with numbers and tool-result text (bench/chat.py).
     tools = granted_tools(sys, about=question[:4000])
