@@ -1,30 +1,34 @@
 """The learning module, measured: the default model vs the default model + a LoRA trained here, same run.
 
-Training data (never a held-out case): the synthetic curriculum's train split (tasks over the
-syscalls, the calculator and memory, run through the real kernel on the scripted driver) and the
-dev split of the tool-call suite (bench/toolcall_cases.jsonl, its expected calls). Measured on
+Training data: llmos's own recipe (kernel/learn/recipe.py), the data the shipped adapter
+(drivers/adapters/llmos, what `default` serves) was made with, and no benchmark case: the
+synthetic curriculum's train split (tasks over the syscalls, the calculator and memory, run
+through the real kernel on the scripted driver) and the synthetic tool catalog
+(kernel/learn/data/toolcalls_*.json: tools of its own, none of bench/toolcall_tools.json). Measured on
 what it never saw:
   tool accuracy   the tool-call suite's held-out split (every 4th case), each question a process
                   granted only its tool, tool_choice required, the first call scored (AST match)
   task success    the 50-task agent suite's held-out tasks (bench/agent_tasks.py, every 4th),
                   run as in tests/test_agent_real.py, each with its own success check
   decode speed    tokens/s of a greedy 128-token generation (the fastest of 3), base and tuned
-Both sides run on llama.cpp; the tuned side as `--model default+lora:NAME` loads it, the adapter
+The base side is the default model without any adapter (`default-q8_0`). Both sides run on llama.cpp; the tuned side as `--model default+lora:NAME` loads it, the adapter
 folded into the weights (drivers/convert.py:merge_lora). `runtime_adapter_tok_s`: the same
 adapter applied by llama.cpp at run time instead, for scale.
 Goal: tuned task success >= 2 x base, tuned tool accuracy >= base + 0.15, same decode speed.
 
-    python bench/learn.py [--tasks N] [--epochs N] [--lr X] [--limit N] [--threads N] [--decode-threads N] [--json]
+    python bench/learn.py [--tasks N] [--epochs N] [--lr X] [--limit N] [--threads N] [--decode-threads N]
+                          [--shipped] [--verbose] [--json]
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
 
 from _common import models_dir, parser, report, temp_home
-from toolcall_score import canonical, load_cases, score
+from toolcall_score import load_cases, score
 
 ADAPTER = "bench-learn"
 
@@ -34,12 +38,9 @@ def log(*parts) -> None:
 
 
 def training_data(n_tasks: int, seed: int) -> list[dict]:
-    from llmos.kernel.learn import curriculum
+    from llmos.kernel.learn import recipe
 
-    tasks = curriculum.generate(n_tasks, seed=seed, split="train", exclude=curriculum.agent_heldout())
-    rows = curriculum.run_tasks(tasks, temp_home())
-    cases = [dict(c, arguments=canonical(c["tool"], c["expected"])) for c in load_cases("dev")]
-    return rows + curriculum.toolcall_examples(cases, temp_home())
+    return recipe.training_data(n_tasks, seed)
 
 
 def open_driver(path: Path, adapter: Path | None, n_seq: int, threads: int | None):
@@ -102,26 +103,30 @@ def measure(path: Path, adapter: Path | None, tool_cases: list[dict], tasks: lis
 
 
 def main() -> None:
+    from llmos.kernel.learn import recipe
+
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--tasks", type=int, default=160, help="curriculum tasks to train on (default 160)")
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--rank", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tasks", type=int, default=recipe.TASKS, help=f"curriculum tasks to train on (default {recipe.TASKS})")
+    p.add_argument("--epochs", type=int, default=recipe.EPOCHS)
+    p.add_argument("--lr", type=float, default=recipe.LR)
+    p.add_argument("--rank", type=int, default=recipe.RANK)
+    p.add_argument("--seed", type=int, default=recipe.SEED)
     p.add_argument("--limit", type=int, default=None, help="only the first N held-out tool cases and tasks")
     p.add_argument("--threads", type=int, default=None, help="torch threads for training (default: all cores)")
     p.add_argument("--decode-threads", type=int, default=None,
                    help="llama.cpp threads (default: all cores; on cores shared with other work, 1 is far faster)")
     p.add_argument("--verbose", action="store_true", help="print each held-out task's outcome")
+    p.add_argument("--shipped", action="store_true",
+                   help="train nothing: measure the adapter llmos ships (drivers/adapters/llmos, what `default` serves)")
     a = p.parse_args()
     if a.model != "default":
         sys.exit("bench/learn.py trains on the default model only (--model default)")
     from agent_tasks import heldout
-    from llmos.drivers.models import ModelStore
+    from llmos.drivers.models import KERNEL_ADAPTER, ModelStore
     from llmos.kernel.learn.train import TrainConfig, train
 
     store = ModelStore(models_dir())
-    path = store.resolve("default")
+    path = store.resolve("default")  # the file, without llmos's adapter
     tool_cases = load_cases("heldout")[: a.limit]
     tasks = heldout()[: a.limit]
 
@@ -129,24 +134,29 @@ def main() -> None:
     base = measure(path, None, tool_cases, tasks, a.decode_threads)
     log(f"base: tools {base['tool_accuracy']:.3f}, tasks {base['task_success']:.3f}, {base['tok_s']:.0f} tok/s")
 
-    t0 = time.perf_counter()
-    data = training_data(a.tasks, a.seed)
-    log(f"training on {len(data)} examples ({time.perf_counter() - t0:.0f} s to make them)")
-    out = store.adapter_dir(ADAPTER, must_exist=False)
-    (out / "checkpoint.pt").unlink(missing_ok=True)
-    cfg = TrainConfig(epochs=a.epochs, lr=a.lr, rank=a.rank, alpha=2.0 * a.rank, seed=a.seed, threads=a.threads)
-    last = [0.0]
+    if a.shipped:
+        out = store.adapter_dir(KERNEL_ADAPTER)
+        meta = json.loads((out / "meta.json").read_text())
+        log(f"the shipped adapter: {meta['examples']} examples, trained in {meta['train_seconds'] / 60:.1f} min")
+    else:
+        t0 = time.perf_counter()
+        data = training_data(a.tasks, a.seed)
+        log(f"training on {len(data)} examples ({time.perf_counter() - t0:.0f} s to make them)")
+        out = store.adapter_dir(ADAPTER, must_exist=False)
+        (out / "checkpoint.pt").unlink(missing_ok=True)
+        cfg = TrainConfig(epochs=a.epochs, lr=a.lr, rank=a.rank, alpha=2.0 * a.rank, seed=a.seed, threads=a.threads)
+        last = [0.0]
 
-    def progress(i, n, loss, what):
-        if time.perf_counter() - last[0] > 30 or i == n:
-            last[0] = time.perf_counter()
-            log(f"  step {i}/{n} {what} loss {loss:.3f}")
+        def progress(i, n, loss, what):
+            if time.perf_counter() - last[0] > 30 or i == n:
+                last[0] = time.perf_counter()
+                log(f"  step {i}/{n} {what} loss {loss:.3f}")
 
-    meta = train(data, out, base="default", model_path=path, cfg=cfg, progress=progress)
-    log(f"trained: loss {meta['first_loss']:.3f} -> {meta['final_loss']:.3f} in {meta['train_seconds'] / 60:.1f} min")
+        meta = train(data, out, base="default", model_path=path, cfg=cfg, progress=progress)
+        log(f"trained: loss {meta['first_loss']:.3f} -> {meta['final_loss']:.3f} in {meta['train_seconds'] / 60:.1f} min")
 
     # As `--model default+lora:NAME` runs it: the adapter folded into the weights (convert.merge_lora).
-    merged = store.prepare_merged("default", ADAPTER)
+    merged = store.prepare_merged("default", out.name)
     tuned = measure(merged, None, tool_cases, tasks, a.decode_threads)
     log(f"tuned: tools {tuned['tool_accuracy']:.3f}, tasks {tuned['task_success']:.3f}, {tuned['tok_s']:.0f} tok/s")
     drv = open_driver(path, out / "adapter.gguf", n_seq=1, threads=a.decode_threads)

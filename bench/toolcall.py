@@ -6,14 +6,17 @@ single-function questions, each with its expected call, scored by AST match. Thr
                    system prompt, a grammar from its parameters' JSON Schema, greedy
   llmos required   the tool registered through the public path, the question run as a process
                    granted only that tool, --tool-choice required
+  bare_tuned       (only when asked for) the bare side on the weights llmos loads: for `default`,
+                   with llmos's adapter folded in; `bare` is the model without it, as shipped
   llmos auto       the same with --tool-choice auto (`llmos_auto_call_rate`: how often it calls),
                    and bench/chat_suite's questions, which need no tool, each run with one suite
                    tool granted (`llmos_auto_false_call_rate`: how often it calls anyway)
 Goal on the default model: llmos_required_accuracy >= bare_accuracy + 0.10, call rate >= 0.9.
-Every 4th case is held out from tuning; accuracies are printed for dev and heldout apart.
+No case is ever trained on (llmos's adapter learns from its own catalog, kernel/learn/recipe.py);
+every 4th case was held out from tuning the prompt; accuracies are printed for dev and heldout apart.
 
     python bench/toolcall.py [--model default|gemma-3-270m] [--split dev|heldout|all] [--limit N]
-                             [--threads N] [--sides bare,llmos_required,llmos_auto] [--dump FILE.jsonl] [--json]
+                             [--threads N] [--sides bare,llmos_required,llmos_auto[,bare_tuned]] [--dump FILE.jsonl] [--json]
 """
 
 from __future__ import annotations
@@ -41,13 +44,16 @@ def _progress(total: int, what: str):
     return bar, lambda: bar.advance(task)
 
 
-def run_bare(cases: list[dict], model: str, threads: int | None = None) -> list[dict | None]:
-    """One call per case: {"name", "arguments"} (the grammar makes every output a call of the tool)."""
+def run_bare(cases: list[dict], model: str, threads: int | None = None, *, tuned: bool = False) -> list[dict | None]:
+    """One call per case: {"name", "arguments"} (the grammar makes every output a call of the tool).
+    The model's file without llmos's adapter, as a user loads it bare; `tuned`: the file llmos
+    loads for `model` (for `default`, the weights with llmos's adapter folded in)."""
     from llama_cpp import Llama, LlamaGrammar
     from llmos.drivers.llama_cpp import cpu_threads
     from llmos.drivers.models import ModelStore
 
-    path = ModelStore(models_dir()).resolve(model)
+    store = ModelStore(models_dir())
+    path = store.weights(model)[0] if tuned else store.resolve(model)
     threads = threads or cpu_threads()
     llm = same_weights(lambda: Llama(model_path=str(path), n_ctx=4096, n_batch=512, n_threads=threads,
                                      n_threads_batch=threads, verbose=False))
@@ -127,8 +133,8 @@ def main() -> None:
     p.add_argument("--dump", default=None, help="write every case's call and verdict to this JSONL file")
     a = p.parse_args()
     chosen = a.sides.split(",")
-    if not chosen or set(chosen) - set(SIDES):
-        p.error(f"--sides takes a comma-separated subset of {','.join(SIDES)}")
+    if not chosen or set(chosen) - {*SIDES, "bare_tuned"}:
+        p.error(f"--sides takes a comma-separated subset of {','.join(SIDES)},bare_tuned")
     cases = load_cases(a.split)[: a.limit]
     if not cases:
         sys.exit("no cases selected")
@@ -136,6 +142,7 @@ def main() -> None:
     sides: dict[str, list[dict | None] | None] = {}
     seconds: dict[str, float] = {}
     runners = {"bare": lambda: run_bare(cases, a.model, a.threads),
+               "bare_tuned": lambda: run_bare(cases, a.model, a.threads, tuned=True),
                "llmos_required": lambda: run_llmos(cases, a.model, "required"),
                "llmos_auto": lambda: run_llmos(cases, a.model, "auto")}
     for side, run in runners.items():
@@ -164,7 +171,7 @@ def main() -> None:
             result[f"{side}_accuracy{suffix}"] = None if value is None else round(value, 4)
     result["llmos_auto_call_rate"] = None if auto is None else round(sum(c is not None for c in auto) / len(auto), 4)
     result["llmos_auto_false_call_rate"] = None if false_calls is None else round(false_calls, 4)
-    result.update({f"seconds_{side}": seconds.get(side) for side in SIDES})
+    result.update({f"seconds_{side}": seconds.get(side) for side in runners})
     if a.dump:
         with open(a.dump, "w") as f:
             for k, case in enumerate(cases):
@@ -183,6 +190,7 @@ def main() -> None:
 
     lines = [f"model {a.model}: {len(cases)} cases ({result['n_dev']} dev, {result['n_heldout']} heldout)",
              f"  bare model + JSON-schema grammar: {fmt('bare')}",
+             *([f"  the same on llmos's weights:     {fmt('bare_tuned')}"] if acc["bare_tuned"] else []),
              f"  llmos, tool choice required:     {fmt('llmos_required')}",
              f"  llmos, tool choice auto:         {fmt('llmos_auto')}"]
     if auto is not None:

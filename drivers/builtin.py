@@ -16,12 +16,9 @@ def _gguf(spec: str) -> bool:
 
 def _open_llama_cpp(spec: str, models, *, gpu_layers: int = 0, n_ctx: int = 4096, n_seq: int = 4,
                     progress=None, **_):
-    base, _, lora = spec.partition("+lora:")
-    # On the default model the adapter comes folded into the weights (decodes as fast as the
+    # On the default model an adapter comes folded into the weights (decodes as fast as the
     # base); on any other base llama.cpp applies it at run time.
-    merged = models.prepare_merged(base, lora, progress) if lora else None
-    path = merged or models.resolve(spec, progress)
-    adapter = models.adapter_dir(lora) / "adapter.gguf" if lora and merged is None else None
+    path, adapter = models.weights(spec, progress)
     from .llama_cpp import LlamaCppDriver  # imports llama_cpp: keep it off the fast paths
 
     return LlamaCppDriver(path, spec=spec, n_gpu_layers=gpu_layers, n_ctx=n_ctx, n_seq=n_seq, lora=adapter)

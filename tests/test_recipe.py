@@ -1,0 +1,152 @@
+"""llmos's own adapter: its function-calling catalog checks clean, shares nothing with the
+tool-call benchmark, and becomes training examples in the exact prompt and action format;
+`default` serves the default model with the shipped adapter folded in."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from llmos.drivers.base import DriverError
+from llmos.drivers.models import BUNDLED_ADAPTERS, KERNEL_ADAPTER, ModelStore
+from llmos.kernel.learn import curriculum, recipe, toolcalls
+from llmos.syscalls.grammar import parse_action
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def test_catalog_checks_clean_and_is_varied():
+    catalog = toolcalls.load_catalog()
+    assert toolcalls.check(catalog) == []
+    assert len(catalog) >= 75 and sum(len(e["questions"]) for e in catalog) >= 450
+    text = json.dumps([e["tool"] for e in catalog])
+    for feature in ('"$ref"', '"enum"', '"default"', '"type": "array"', '"type": "boolean"', '"type": "number"'):
+        assert feature in text, feature
+    assert any("." in e["tool"]["name"] for e in catalog) and any("_" in e["tool"]["name"] for e in catalog)
+
+
+def test_catalog_shares_nothing_with_the_benchmark():
+    bench_tools = json.loads((BENCH / "toolcall_tools.json").read_text())
+    bench_questions = {json.loads(line)["question"].lower() for line in (BENCH / "toolcall_cases.jsonl").open()}
+    catalog = toolcalls.load_catalog()
+    assert not {t["name"] for t in bench_tools} & {e["tool"]["name"] for e in catalog}
+    made = recipe.toolcall_cases(per_question=3)
+    assert not {c["question"].lower() for c in made} & bench_questions
+
+
+def test_no_answer_trained_on_is_a_chat_benchmark_question():
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location("chat_suite_for_test", BENCH / "chat_suite.py")
+        chat = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(chat)
+        import agent_tasks
+    finally:
+        sys.path.remove(str(BENCH))
+    chat_asked = {q.lower() for q, _ in chat.QUESTIONS}
+    asked = chat_asked | {t[0].lower() for t in agent_tasks.TASKS}
+    assert not {q.lower() for q, _ in recipe.ANSWERS} & asked
+    for country in curriculum.CAPITALS:
+        assert not any(country.lower() in q for q in asked), country
+    # the curriculum may share a text with the agent suite's dev tasks, never with its held-out
+    # ones (test_learn.py) nor with the chat suite
+    tasks = curriculum.generate(400, seed=0, exclude=curriculum.agent_heldout())
+    assert not {t.task.lower() for t in tasks} & chat_asked
+
+
+def test_check_says_what_is_wrong_with_an_entry():
+    good = json.loads(json.dumps(toolcalls.load_catalog()[0]))
+    assert toolcalls.check([good]) == []
+    undefined = json.loads(json.dumps(good))
+    undefined["questions"][0]["q"] += " {nowhere}"
+    wrong_type = json.loads(json.dumps(good))
+    wrong_type["questions"][0]["args"] = {"no_such_parameter": 1}
+    bad_schema = json.loads(json.dumps(good))
+    bad_schema["tool"]["parameters"] = {"type": "object", "properties": {"x": {"type": "not-a-type"}}}
+    for entry, says in ((undefined, "undefined slots ['nowhere']"), (wrong_type, "no_such_parameter"),
+                        (bad_schema, "parameters:")):
+        problems = toolcalls.check([entry])
+        assert problems and says in problems[0], problems
+
+
+def test_fill_says_values_and_keeps_their_types():
+    entry = {"tool": {"name": "t"}, "slots": {"n": [3], "xs": [["a", "b", "c"]],
+                                               "mode": [{"say": "fast please", "value": "FAST"}]},
+             "questions": []}
+    q = {"q": "run {n} of {xs} {mode}", "args": {"count": "{n}", "items": "{xs}", "mode": "{mode}", "note": "n={n}"}}
+    case = toolcalls.fill(entry, q, random.Random(0))
+    assert case["question"] == "Run 3 of a, b and c fast please"
+    assert case["arguments"] == {"count": 3, "items": ["a", "b", "c"], "mode": "FAST", "note": "n=3"}
+
+
+def test_recipe_examples_are_the_prompt_and_the_call(tmp_path):
+    cases = recipe.toolcall_cases()
+    assert len(cases) >= 450 and {c["tool_choice"] for c in cases} == {"auto", "required"}
+    beside = [c for c in cases if c.get("others")]
+    assert 0.15 < len(beside) / len(cases) < 0.35
+    sample = [c for c in cases if not c.get("others")][:3] + beside[:3]
+    rows = curriculum.toolcall_examples(sample, tmp_path)
+    for case, row in zip(sample, rows, strict=True):
+        system, user, call = (m["content"] for m in row["messages"])
+        assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"]
+        assert user == case["question"]
+        for tool in [case["tool"], *case.get("others", [])]:
+            assert json.dumps(tool["name"]) in system
+        action = parse_action(call)
+        assert action.is_call and (action.name, action.arguments) == (case["tool"]["name"], case["arguments"])
+
+
+def test_reply_examples_answer_without_a_call(tmp_path):
+    cases = recipe.reply_cases()
+    answered = [c for c in cases if not c["reply"].startswith("I can't do that")]
+    refused = [c for c in cases if c["reply"].startswith("I can't do that")]
+    assert len(answered) == 2 * len(recipe.ANSWERS) and len(refused) >= 50
+    for c in refused:  # the tool the question is about is not among those granted
+        names = {t["name"] for t in c["others"]}
+        assert all(n in c["reply"] for n in names)
+    sample = answered[:2] + refused[:2]
+    rows = curriculum.toolcall_examples(sample, tmp_path)
+    for case, row in zip(sample, rows, strict=True):
+        system, user, reply = (m["content"] for m in row["messages"])
+        assert user == case["question"] and reply == case["reply"] and not parse_action(reply).is_call
+        assert all(json.dumps(t["name"]) in system for t in case["others"])
+        assert row["meta"]["tool_choice"] == "auto"
+
+
+def test_default_serves_the_shipped_adapter_folded_in(tmp_path):
+    store = ModelStore(tmp_path / "models")
+    assert (BUNDLED_ADAPTERS / KERNEL_ADAPTER / "adapter.gguf").is_file()
+    assert store.serves("default") == "default+lora:llmos" == store.serves("smollm2")
+    for spec in ("default-q8_0", "default-q4_1", "default+lora:mine", "gemma-3-270m", "x.gguf"):
+        assert store.serves(spec) == spec
+    path, runtime = store.weights("default")
+    assert path == store.adapters_dir() / KERNEL_ADAPTER / "merged-q8_0.gguf" and runtime is None
+    assert path.read_bytes()[:4] == b"GGUF" and path.stat().st_size > 100_000_000
+    assert store.weights("default-q8_0") == (store.resolve("default-q8_0"), None) != (path, None)
+    assert KERNEL_ADAPTER in store.adapter_names()
+    entries = {e.spec: e for e in store.entries()}
+    assert "adapter" in entries["default"].description and entries["default"].path == path
+    assert "without llmos's adapter" in entries["default-q8_0"].description
+    assert f"default+lora:{KERNEL_ADAPTER}" not in entries
+    with pytest.raises(DriverError) as info:
+        store.adapter_dir(KERNEL_ADAPTER, must_exist=False)  # `llmos learn train --out llmos`
+    assert info.value.code == "EEXIST" and "choose another name" in str(info.value)
+
+
+def test_learn_curriculum_can_add_the_function_calls(capsys, home, tmp_path):
+    from llmos.shell.cli import main
+
+    out = tmp_path / "data.jsonl"
+    assert main(["learn", "curriculum", "--out", str(out), "-n", "5", "--toolcalls", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    rows = [json.loads(line) for line in out.open()]
+    assert got["written"] == len(rows) == 5 + got["toolcalls"] and got["toolcalls"] >= 450
+    assert {r["meta"]["source"] for r in rows} == {"curriculum", "toolcall"}
+    assert main(["learn", "curriculum", "--out", str(out), "--split", "heldout", "--toolcalls"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("llmos: EINVAL") and "\n" not in err
