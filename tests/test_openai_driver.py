@@ -20,7 +20,7 @@ from servers import free_port, llama_server
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, model_store):
     log = tmp_path_factory.mktemp("engine") / "llama-server.log"
-    with llama_server(model_store.resolve("default"), log) as url:
+    with llama_server(model_store.weights("default")[0], log) as url:  # what `smollm` loads
         yield url
 
 

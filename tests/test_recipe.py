@@ -1,6 +1,6 @@
 """llmos's own adapter: its function-calling catalog checks clean, shares nothing with the
 tool-call benchmark, and becomes training examples in the exact prompt and action format;
-`default` serves the default model with the shipped adapter folded in."""
+`default+lora:llmos` runs the default model with the shipped adapter folded in."""
 
 from __future__ import annotations
 
@@ -118,35 +118,19 @@ def test_reply_examples_answer_without_a_call(tmp_path):
         assert row["meta"]["tool_choice"] == "auto"
 
 
-def test_default_serves_the_shipped_adapter_folded_in(tmp_path):
+def test_the_shipped_adapter_is_one_spec_away(tmp_path):
     store = ModelStore(tmp_path / "models")
     assert (BUNDLED_ADAPTERS / KERNEL_ADAPTER / "adapter.gguf").is_file()
-    assert store.serves("default") == "default+lora:llmos" == store.serves("smollm2")
-    for spec in ("default-q8_0", "default-q4_1", "default+lora:mine", "gemma-3-270m", "x.gguf"):
-        assert store.serves(spec) == spec
-    path, runtime = store.weights("default")
+    assert store.weights("default") == (store.resolve("default"), None)  # the plain model
+    path, runtime = store.weights("default+lora:llmos")
     assert path == store.adapters_dir() / KERNEL_ADAPTER / "merged-q8_0.gguf" and runtime is None
     assert path.read_bytes()[:4] == b"GGUF" and path.stat().st_size > 100_000_000
-    assert store.weights("default-q8_0") == (store.resolve("default-q8_0"), None) != (path, None)
+    assert (store.adapters_dir() / KERNEL_ADAPTER / "adapter.gguf").stat().st_size == \
+        (BUNDLED_ADAPTERS / KERNEL_ADAPTER / "adapter.gguf").stat().st_size  # copied from the bundle
     assert KERNEL_ADAPTER in store.adapter_names()
     entries = {e.spec: e for e in store.entries()}
-    assert "adapter" in entries["default"].description and entries["default"].path == path
-    assert "without llmos's adapter" in entries["default-q8_0"].description
-    assert f"default+lora:{KERNEL_ADAPTER}" not in entries
+    assert "llmos's own adapter" in entries["default+lora:llmos"].description
+    assert "adapter" not in entries["default"].description
     with pytest.raises(DriverError) as info:
         store.adapter_dir(KERNEL_ADAPTER, must_exist=False)  # `llmos learn train --out llmos`
     assert info.value.code == "EEXIST" and "choose another name" in str(info.value)
-
-
-def test_learn_curriculum_can_add_the_function_calls(capsys, home, tmp_path):
-    from llmos.shell.cli import main
-
-    out = tmp_path / "data.jsonl"
-    assert main(["learn", "curriculum", "--out", str(out), "-n", "5", "--toolcalls", "--json"]) == 0
-    got = json.loads(capsys.readouterr().out)
-    rows = [json.loads(line) for line in out.open()]
-    assert got["written"] == len(rows) == 5 + got["toolcalls"] and got["toolcalls"] >= 450
-    assert {r["meta"]["source"] for r in rows} == {"curriculum", "toolcall"}
-    assert main(["learn", "curriculum", "--out", str(out), "--split", "heldout", "--toolcalls"]) != 0
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("llmos: EINVAL") and "\n" not in err

@@ -16,7 +16,7 @@ drivers/adapters/llmos/ was made by
 
     python -m llmos.kernel.learn.recipe --out drivers/adapters/llmos [--work DIR] [--threads N]
 
-and `default` serves the default model with it folded in (drivers/models.py).
+and `--model default+lora:llmos` runs the default model with it folded in (drivers/models.py).
 """
 
 from __future__ import annotations
