@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from llmos.drivers.hf.grammar import flatten
-from llmos.drivers.hf.lora_gguf import permute, write_adapter
+from llmos.drivers.hf.lora_gguf import halve, permute, write_adapter
 from llmos.kernel import Kernel
 from llmos.kernel.learn import curriculum
 from llmos.kernel.learn.examples import REDACTED, redact
@@ -215,6 +215,19 @@ def test_adapter_gguf_structure(tmp_path):
     bk = state["base_model.model.model.layers.0.self_attn.k_proj.lora_B.weight"].numpy()
     assert np.array_equal(tensors["blk.0.attn_k.weight.lora_b"], permute(bk, n_kv))
     assert "blk.0.ffn_down.weight.lora_a" in tensors and "blk.1.attn_output.weight.lora_b" in tensors
+    # halved, as llmos ships its own adapter: the same keys, the same tensors in float16
+    half = tmp_path / "half.gguf"
+    halve(path, half)
+    hr = gguf.GGUFReader(str(half))
+    assert {f.name: f.contents() for f in hr.fields.values() if not f.name.startswith("GGUF.")} == \
+        {n: f.contents() for n, f in fields.items() if not n.startswith("GGUF.")}
+    halves = {t.name: np.array(t.data) for t in hr.tensors}
+    assert {t.tensor_type for t in hr.tensors} == {gguf.GGMLQuantizationType.F16} and halves.keys() == tensors.keys()
+    for name, full in tensors.items():
+        assert halves[name].shape == full.shape and np.allclose(halves[name], full, rtol=1e-3, atol=1e-3)
+    with pytest.raises(Exception) as info:
+        halve(tmp_path / "nope.gguf", tmp_path / "x.gguf")
+    assert "nope.gguf" in str(info.value)
 
 
 def test_adapter_gguf_refuses_what_llama_cpp_cannot_name(tmp_path):
