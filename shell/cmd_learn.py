@@ -71,7 +71,7 @@ def _curriculum(env, ns) -> int:
     if ns.toolcalls:
         from ..kernel.learn import recipe
 
-        more = curriculum.toolcall_examples(recipe.toolcall_cases(seed=ns.seed),
+        more = curriculum.toolcall_examples(recipe.function_call_cases(seed=ns.seed),
                                             Path(tempfile.mkdtemp(prefix="llmos-curriculum-")))
         calls = len(more)
         rows += more
