@@ -134,3 +134,20 @@ def test_the_shipped_adapter_is_one_spec_away(tmp_path):
     with pytest.raises(DriverError) as info:
         store.adapter_dir(KERNEL_ADAPTER, must_exist=False)  # `llmos learn train --out llmos`
     assert info.value.code == "EEXIST" and "choose another name" in str(info.value)
+
+
+def test_learn_curriculum_can_add_the_function_calls(capsys, home, tmp_path):
+    from llmos.shell.cli import main
+
+    out = tmp_path / "data.jsonl"
+    assert main(["learn", "curriculum", "--out", str(out), "-n", "5", "--toolcalls", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    rows = [json.loads(line) for line in out.open()]
+    assert got["written"] == len(rows) == 5 + got["toolcalls"] and got["toolcalls"] >= 450
+    assert {r["meta"]["source"] for r in rows} == {"curriculum", "toolcall"}
+    calls = [r for r in rows if r["meta"]["source"] == "toolcall"]
+    answered = [r for r in calls if not r["messages"][-1]["content"].startswith("<tool_call>")]
+    assert len(answered) == len(recipe.reply_cases())  # the same mix the shipped adapter learned
+    assert main(["learn", "curriculum", "--out", str(out), "--split", "heldout", "--toolcalls"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("llmos: EINVAL") and "\n" not in err
