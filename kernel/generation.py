@@ -5,6 +5,10 @@ submits to the one scheduler over the driver (made on first use) and waits. Each
 the KV it builds on (`key`: a process's own, its llm.* calls', the shell's) and its priority
 (the shell interactive, processes their own, batch jobs batch).
 
+Processes' action loops may decode on other weights than chat (`agent`: on `default`, the default
+model with llmos's own adapter, Kernel.agent_spec); each loaded model has its own scheduler, and
+where the two are one model they share it.
+
 run_many's threads hold the kernel's big lock between generations (the SQLite connection is
 shared); while one of them waits on the scheduler it lets go, so their decodes share steps.
 """
@@ -20,11 +24,11 @@ from .scheduler import INTERACTIVE, NORMAL, Scheduler
 
 
 class Router:
-    """The scheduler over a kernel's driver, and the way to it."""
+    """The schedulers over a kernel's drivers (one per loaded model), and the way to them."""
 
     def __init__(self, kernel):
         self.k = kernel
-        self._sched: Scheduler | None = None
+        self._scheds: dict[int, Scheduler] = {}  # by id(driver)
         self._lock = threading.Lock()
         # run_many's big kernel lock: the SQLite connection is shared, so process threads take
         # turns between generations and run at once only while the scheduler decodes for them.
@@ -33,16 +37,21 @@ class Router:
 
     @property
     def scheduler(self) -> Scheduler:
-        if self._sched is None:
-            driver = self.k.driver()
-            with self._lock:
-                if self._sched is None:
-                    home = self.k.home
-                    self._sched = Scheduler(driver, home / "swap", stats_dir=home / "run", model=driver.info.spec)
-        return self._sched
+        """The chat model's scheduler (the only one where processes decode on the same model)."""
+        return self.scheduler_of(self.k.driver())
+
+    def scheduler_of(self, driver) -> Scheduler:
+        with self._lock:
+            sched = self._scheds.get(id(driver))
+            if sched is None:
+                home, n = self.k.home, len(self._scheds)
+                sched = self._scheds[id(driver)] = Scheduler(driver, home / ("swap" if n == 0 else f"swap-{n}"),
+                                                             stats_dir=home / "run", model=driver.info.spec)
+        return sched
 
     def started(self) -> Scheduler | None:
-        return self._sched
+        """The first scheduler made, if any."""
+        return next(iter(self._scheds.values()), None)
 
     def priority(self, pid: int) -> int:
         """Scheduling priority of `pid`'s generations: the shell (0) is interactive."""
@@ -55,11 +64,14 @@ class Router:
 
     def generate(self, pid: int, prompt: list[int] | str, sampling: Sampling, *,
                  on_text: Callable[[str], None] | None = None, check: Callable[[], None] | None = None,
-                 key: Hashable | None = None, priority: int | None = None, one_shot: bool = False) -> Generation:
+                 key: Hashable | None = None, priority: int | None = None, one_shot: bool = False,
+                 agent: bool = False) -> Generation:
         """Generate for process `pid` (0: the shell), batched with everything else on the model,
-        building on the KV of `key` (default: the process's own; `one_shot`: nobody's)."""
-        sched = self.scheduler
-        tokens = self.k.driver().prompt_tokens(prompt) if isinstance(prompt, str) else prompt
+        building on the KV of `key` (default: the process's own; `one_shot`: nobody's); `agent`:
+        on the weights of processes' action loops."""
+        driver = self.k.driver(agent=agent)
+        sched = self.scheduler_of(driver)
+        tokens = driver.prompt_tokens(prompt) if isinstance(prompt, str) else prompt
         prio = self.priority(pid) if priority is None else priority
         key = None if one_shot else (pid if key is None else key)
         if not getattr(self.tls, "bkl", False):
@@ -101,10 +113,11 @@ class Router:
             raise errors[0]
 
     def forget(self, pid: int) -> None:
-        if self._sched is not None:
-            self._sched.forget(pid)
+        for sched in list(self._scheds.values()):
+            sched.forget(pid)
 
     def close(self) -> None:
-        if self._sched is not None:
-            self._sched.close()
-            self._sched = None
+        with self._lock:
+            scheds, self._scheds = list(self._scheds.values()), {}
+        for sched in scheds:
+            sched.close()

@@ -48,7 +48,7 @@ def llmos_version() -> str:
 
 class Kernel:
     def __init__(self, home: Path, store: Store, settings: Settings, *, driver: Driver | None = None,
-                 workspace: Path | None = None):
+                 agent_driver: Driver | None = None, workspace: Path | None = None):
         self.home = home
         self.store = store
         self.settings = settings
@@ -68,6 +68,9 @@ class Kernel:
         self._driver = driver
         self._owns_driver = driver is None  # a driver handed in (tests, benchmarks) is the caller's to close
         self._driver_lock = threading.Lock()
+        # the weights processes' action loops decode with, where they differ from the model's
+        # (agent_spec); handed in with a driver (tests), else opened on first use
+        self._agent_driver = agent_driver
         self.router = Router(self)  # every generation goes through its scheduler
         self.tools = ToolRegistry(reserved=set(TABLE))  # the plugins' now; apps add theirs
         for tool in collect("register_tools"):
@@ -86,6 +89,7 @@ class Kernel:
         slots: int | None = None,
         slot_ctx: int | None = None,
         driver: Driver | None = None,
+        agent_driver: Driver | None = None,
         workspace: str | Path | None = None,
         api_key: str | None = None,
     ) -> Kernel:
@@ -98,7 +102,8 @@ class Kernel:
             store = Store(root / "llmos.db")
         except sqlite3.DatabaseError as exc:
             raise SyscallError(Errno.EIO, f"cannot open {root / 'llmos.db'}: {exc}; move it aside to start fresh") from None
-        return cls(root, store, settings, driver=driver, workspace=Path(workspace) if workspace else None)
+        return cls(root, store, settings, driver=driver, agent_driver=agent_driver,
+                   workspace=Path(workspace) if workspace else None)
 
     @property
     def model_spec(self) -> str:
@@ -120,9 +125,7 @@ class Kernel:
         """Switch to model `spec`: the scheduler and the loaded model close (their KV with them);
         the new one loads on first use."""
         self.router.close()
-        if self._driver is not None and self._owns_driver:
-            self._driver.close()
-            self._driver = None
+        self._close_drivers()
         self.settings.model = spec
 
     def prefer_size(self, *, slots: int, slot_ctx: int) -> None:
@@ -133,16 +136,46 @@ class Kernel:
 
     # -- the services handlers reach through ctx.services ------------------------------------
 
-    def driver(self) -> Driver:
+    @property
+    def agent_spec(self) -> str:
+        """The weights processes' action loops decode with: LLMOS_AGENT_MODEL, else on `default`
+        the default model with llmos's own adapter folded in (ModelStore.agent_spec), else the
+        model itself. A driver handed in without an agent driver serves both."""
+        if self._agent_driver is not None:
+            return self._agent_driver.info.spec
+        if not self._owns_driver:
+            return self.model_spec
+        return self.settings.agent_model or self.models.agent_spec(self.model_spec)
+
+    def driver(self, *, agent: bool = False) -> Driver:
+        """The loaded model (opened on first use); `agent`: the one processes' action loops decode
+        with, which is the same driver unless agent_spec names other weights."""
+        if agent and (self._agent_driver is not None or self.agent_spec != self.model_spec):
+            if self._agent_driver is None:
+                with self._driver_lock:
+                    if self._agent_driver is None:
+                        self._agent_driver = self._open(self.agent_spec)
+            return self._agent_driver
         if self._driver is None:
             with self._driver_lock:
                 if self._driver is None:
-                    from ..drivers.loader import open_driver
-
-                    s = self.settings
-                    self._driver = open_driver(s.model, self.models, gpu_layers=s.gpu_layers, n_seq=s.slots,
-                                               n_ctx=s.slot_ctx, progress=self.progress, api_key=s.api_key)
+                    self._driver = self._open(self.model_spec)
         return self._driver
+
+    def _open(self, spec: str) -> Driver:
+        from ..drivers.loader import open_driver
+
+        s = self.settings
+        return open_driver(spec, self.models, gpu_layers=s.gpu_layers, n_seq=s.slots, n_ctx=s.slot_ctx,
+                           progress=self.progress, api_key=s.api_key)
+
+    def _close_drivers(self) -> None:
+        """Close the drivers this kernel opened (one handed in is its caller's)."""
+        if self._owns_driver:
+            for d in (self._driver, self._agent_driver):
+                if d is not None:
+                    d.close()
+            self._driver = self._agent_driver = None
 
     def info(self) -> dict:
         return {
@@ -164,10 +197,12 @@ class Kernel:
 
     def generate(self, pid: int, prompt: list[int] | str, sampling: Sampling, *,
                  on_text: Callable[[str], None] | None = None, check: Callable[[], None] | None = None,
-                 key: Hashable | None = None, priority: int | None = None, one_shot: bool = False) -> Generation:
-        """Generate for process `pid` (0: the shell) through the scheduler (generation.py)."""
+                 key: Hashable | None = None, priority: int | None = None, one_shot: bool = False,
+                 agent: bool = False) -> Generation:
+        """Generate for process `pid` (0: the shell) through the scheduler (generation.py);
+        `agent`: on the weights of processes' action loops (agent_spec)."""
         return self.router.generate(pid, prompt, sampling, on_text=on_text, check=check, key=key,
-                                    priority=priority, one_shot=one_shot)
+                                    priority=priority, one_shot=one_shot, agent=agent)
 
     @property
     def scheduler(self):
@@ -278,9 +313,8 @@ class Kernel:
     def close(self) -> None:
         self.mcp.close()
         self.router.close()
-        if self._driver is not None and self._owns_driver:
-            self._driver.close()
-        self._driver = None
+        self._close_drivers()
+        self._driver = self._agent_driver = None
         self.store.close()
 
     def __enter__(self) -> Kernel:

@@ -150,7 +150,7 @@ class Loop:
         tool_names = {f.name for f in functions} - set(TABLE)
         choice = self.proc.tool_choice or "auto"
         try:
-            driver = k.driver()
+            driver = k.driver(agent=True)  # the weights tuned for this protocol, on `default`
             grammars = {c: action_grammar(functions, c) for c in {choice, "auto", "none"}}
             first = grammars[choice]
             if choice == "auto" and functions and k.about(self.proc.task, [(f.name, f.description) for f in functions]):
@@ -194,7 +194,7 @@ class Loop:
                 prompt = driver.tokenize(driver.format_chat(window), add_special=True, parse_special=True)
                 sampling = Sampling(max_tokens=min(action_tokens, left), temperature=self.temperature, seed=self.seed,
                                     grammar=grammar, repeat_penalty=REPEAT_PENALTY)
-                gen = k.generate(pid, prompt, sampling, check=self.check)  # batched by the scheduler
+                gen = k.generate(pid, prompt, sampling, check=self.check, agent=True)  # batched by the scheduler
             except (Killed, SyscallError, DriverError) as exc:
                 yield self.stopped(exc)
                 return

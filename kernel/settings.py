@@ -39,13 +39,16 @@ class Settings:
     slot_ctx: int = DEFAULT_SLOT_CTX
     chosen: set[str] = field(default_factory=set)  # which of slots/slot_ctx the user chose
     api_key: str | None = field(default=None, repr=False)  # for an engine behind a key (openai:)
+    # the weights processes' action loops decode with (LLMOS_AGENT_MODEL); None: ModelStore.agent_spec
+    agent_model: str | None = None
 
     @classmethod
     def resolve(cls, *, model: str | None = None, gpu_layers: int | None = None, slots: int | None = None,
                 slot_ctx: int | None = None, api_key: str | None = None) -> Settings:
         s = cls(model=model or os.environ.get("LLMOS_MODEL") or "default",
                 gpu_layers=setting("gpu_layers", gpu_layers, "LLMOS_GPU_LAYERS", 0, 0, 1000),
-                api_key=api_key or os.environ.get("OPENAI_API_KEY") or None)
+                api_key=api_key or os.environ.get("OPENAI_API_KEY") or None,
+                agent_model=os.environ.get("LLMOS_AGENT_MODEL") or None)
         for attr, what, value, env, lo, hi in (("slots", "slots", slots, "LLMOS_SLOTS", 1, 64),
                                                 ("slot_ctx", "context", slot_ctx, "LLMOS_CTX", 256, 1 << 20)):
             chosen = setting(what, value, env, None, lo, hi)

@@ -22,8 +22,9 @@ def _args(p) -> None:
     a.add_argument("--split", choices=["train", "heldout"], default="train", help="which split (default train)")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--toolcalls", action="store_true",
-                   help="also the synthetic function-calling examples llmos's own adapter learns from "
-                        "(train split only; kernel/learn/recipe.py)")
+                   help="also the synthetic function-calling examples llmos's own adapter learns from, "
+                        "and the plain model's own answers that keep its chat (train split only; "
+                        "kernel/learn/recipe.py)")
     a.add_argument("--json", action="store_true")
     a = acts.add_parser("train", help="LoRA fine-tuning on DATA.jsonl; usable as --model BASE+lora:NAME")
     a.add_argument("data", metavar="DATA.jsonl")
@@ -67,20 +68,21 @@ def _curriculum(env, ns) -> int:
                                          "(bench/toolcall.py) is the held-out measure; drop --split heldout")
     tasks = curriculum.generate(ns.n, seed=ns.seed, split=ns.split, exclude=curriculum.agent_heldout())
     rows = curriculum.run_tasks(tasks, Path(tempfile.mkdtemp(prefix="llmos-curriculum-")))
-    calls = 0
+    calls = own = 0
     if ns.toolcalls:
         from ..kernel.learn import recipe
 
-        more = curriculum.toolcall_examples(recipe.function_call_cases(seed=ns.seed),
-                                            Path(tempfile.mkdtemp(prefix="llmos-curriculum-")))
-        calls = len(more)
+        more = recipe.function_call_examples(Path(tempfile.mkdtemp(prefix="llmos-curriculum-")), seed=ns.seed)
+        own = sum(r["meta"]["source"] == "distill" for r in more)
+        calls = len(more) - own
         rows += more
     curriculum.write_jsonl(rows, Path(ns.out))
     if ns.json:
-        env.out.line(json.dumps({"written": len(rows), "split": ns.split, "toolcalls": calls}))
+        env.out.line(json.dumps({"written": len(rows), "split": ns.split, "toolcalls": calls, "own_answers": own}))
     else:
         env.out.line(f"{len(rows)} {ns.split} examples written to {ns.out}"
-                     + (f" ({calls} of them function calls)" if calls else ""))
+                     + (f" ({calls} of them function calls and answers beside tools, {own} the plain "
+                        "model's own answers that keep its chat)" if calls else ""))
     return 0
 
 

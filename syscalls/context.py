@@ -31,7 +31,9 @@ class Services(Protocol):
     tools: Any  # the ToolRegistry (syscalls/tool.py)
     grants: Any  # the user's grants per app (get, grant, revoke): sys.grant, sys.revoke
 
-    def driver(self) -> Driver: ...
+    def driver(self, *, agent: bool = False) -> Driver:
+        """The model; `agent`: the weights function calling decodes with (the same, or tuned)."""
+        ...
 
     def info(self) -> dict: ...
 
@@ -41,7 +43,8 @@ class Services(Protocol):
 
     def generate(self, pid: int, prompt: list[int] | str, sampling: Sampling, *,
                  on_text: Callable[[str], None] | None = None, check: Callable[[], None] | None = None,
-                 key: Any = None, priority: int | None = None, one_shot: bool = False) -> Generation: ...
+                 key: Any = None, priority: int | None = None, one_shot: bool = False,
+                 agent: bool = False) -> Generation: ...
 
     def spawn(self, *, task: str, caps: CapSet, app: str = "agent", parent: int = 0, max_steps: int | None = None,
               max_tokens: int | None = None, timeout: float | None = None, max_bytes: int | None = None,

@@ -62,7 +62,8 @@ class _ReplyOnly:
             self.emit(self.held)
 
 
-def _generate(ctx: CallContext, prompt: str | list[int], sampling: Sampling, *, tools: bool = False) -> GenResult:
+def _generate(ctx: CallContext, prompt: str | list[int], sampling: Sampling, *, tools: bool = False,
+              agent: bool = False) -> GenResult:
     # Through the kernel: batched by the scheduler (the shell's calls at interactive priority).
     if ctx.one_shot:
         # An independent job of a batch waits its turn behind the others: its time limit would
@@ -70,7 +71,7 @@ def _generate(ctx: CallContext, prompt: str | list[int], sampling: Sampling, *, 
         # machine). Cancellation still ends it.
         ctx.deadline = float("inf")
     gen = ctx.services.generate(ctx.pid, prompt, sampling, on_text=_ReplyOnly(ctx.emit, tools), check=ctx.check, key=("llm", ctx.pid),
-                                priority=ctx.priority, one_shot=ctx.one_shot)
+                                priority=ctx.priority, one_shot=ctx.one_shot, agent=agent)
     ctx.usage.tokens_in += gen.tokens_in
     ctx.usage.tokens_out += gen.tokens_out
     return GenResult(
@@ -157,9 +158,10 @@ def _answer(functions: list[Function], text: str) -> ToolCall | str | None:
          examples=({"messages": [{"role": "user", "content": "Say hi"}]},))
 def llm_chat(ctx: CallContext, a: ChatArgs) -> GenResult:
     """Answer a conversation as the assistant (with tools: a grammar-valid call or a reply)."""
-    driver = ctx.services.driver()
     sampling = a.sampling(ctx)
     functions = _functions(a.tools) if a.tools else []
+    # with tools: on the weights tuned for function calling (on `default`, llmos's adapter)
+    driver = ctx.services.driver(agent=bool(functions))
     if functions:
         # auto, asked by the user about a tool: the model opens the call list and chooses inside
         # it between a call and `[]` + its reply (kernel/relevance.py says why).
@@ -171,7 +173,7 @@ def llm_chat(ctx: CallContext, a: ChatArgs) -> GenResult:
         raise SyscallError(Errno.EINVAL, f"tool_choice {a.tool_choice!r} needs tools")
     prompt = driver.format_chat([m.model_dump() for m in a.messages])
     tokens = driver.tokenize(prompt, add_special=True, parse_special=True)
-    result = _generate(ctx, tokens, sampling, tools=bool(functions))
+    result = _generate(ctx, tokens, sampling, tools=bool(functions), agent=bool(functions))
     if functions:
         answer = _answer(functions, result.text)
         if isinstance(answer, ToolCall):

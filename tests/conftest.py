@@ -56,6 +56,14 @@ def smollm(model_store):
 
 
 @pytest.fixture(scope="session")
+def smollm_agent(model_store):
+    """What processes' action loops decode with on `default`: llmos's own adapter folded in."""
+    d = _open(model_store, model_store.agent_spec("default"))
+    yield d
+    d.close()
+
+
+@pytest.fixture(scope="session")
 def gemma(model_store):
     d = _open(model_store, "gemma-3-270m")
     yield d

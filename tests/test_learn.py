@@ -14,7 +14,7 @@ from llmos.kernel import Kernel
 from llmos.kernel.learn import curriculum
 from llmos.kernel.learn.examples import REDACTED, redact
 from llmos.kernel.learn.export import parse_since
-from llmos.kernel.learn.train import chatml
+from llmos.kernel.learn.train import chatml, encode
 from llmos.kernel.loop import model_functions
 from llmos.shell.cli import main
 from llmos.syscalls.caps import CapSet
@@ -175,6 +175,18 @@ def test_chatml_spans_cover_only_what_the_model_wrote():
     text, spans, system_end = chatml(msgs)
     assert text.startswith("<|im_start|>system\nS<|im_end|>\n") and text[:system_end].endswith("S<|im_end|>\n")
     assert [text[a:b] for a, b in spans] == ["A1<|im_end|>", "A2<|im_end|>"]
+
+
+def test_encode_without_a_system_turn_keeps_a_prefix():
+    """A chat without a system prompt (the distilled answers) still has a prefix to run first,
+    its first token (an empty one crashed the training step), and learns only the answer."""
+    def tok(text, **_):  # one token per character
+        return {"input_ids": [ord(c) for c in text], "offset_mapping": [(i, i + 1) for i in range(len(text))]}
+
+    e = encode(tok, {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}, 512)
+    assert e.prefix == (ord("<"),)
+    learned = "".join(chr(i) for i, label in zip(e.ids, e.labels, strict=True) if label != -100)
+    assert learned == "yo<|im_end|>"
 
 
 def test_adapter_gguf_structure(tmp_path):

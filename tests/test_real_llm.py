@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from llmos.drivers.base import Sampling
 from llmos.kernel import Kernel
@@ -192,3 +194,21 @@ def test_a_closed_driver_fails_with_an_errno_instead_of_reading_freed_memory(mod
     with pytest.raises(DriverError) as err:
         d.generate([1, 2, 3], greedy(2))
     assert err.value.code == "EIO"
+
+
+def test_the_distilled_answers_are_what_the_plain_model_says(home, smollm):
+    """kernel/learn/data/distilled.jsonl (the recipe's anchor to the untuned model) is that
+    model's greedy answer to each prompt as the apps send it: regenerate it if the model changes."""
+    from llmos.apps import distill as app_distill
+    from llmos.kernel.learn import distill
+
+    rows = distill.load()
+    fields = {json.dumps(m): f for _, m, f in app_distill.requests()}
+    sample = [rows[i] for i in range(0, len(rows), max(1, len(rows) // 6))][:6]
+    same = 0
+    with Kernel.boot(driver=smollm) as k:
+        for row in sample:
+            *messages, said = row["messages"]
+            r = k.call("llm.chat", {"messages": messages, **fields[json.dumps(messages)], "temperature": 0})
+            same += r.text.strip() == said["content"]
+    assert same >= len(sample) - 1, f"{same} of {len(sample)} distilled answers are what the model says now"

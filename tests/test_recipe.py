@@ -9,9 +9,11 @@ import random
 from pathlib import Path
 
 import pytest
+from llmos.apps import distill as app_distill
+from llmos.apps.builtin.code import SYSTEM as CODE_SYSTEM
 from llmos.drivers.base import DriverError
 from llmos.drivers.models import BUNDLED_ADAPTERS, KERNEL_ADAPTER, ModelStore
-from llmos.kernel.learn import curriculum, recipe, toolcalls
+from llmos.kernel.learn import curriculum, distill, recipe, toolcalls
 from llmos.syscalls.grammar import parse_action
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -57,6 +59,26 @@ def test_no_answer_trained_on_is_a_chat_benchmark_question():
     # ones (test_learn.py) nor with the chat suite
     tasks = curriculum.generate(400, seed=0, exclude=curriculum.agent_heldout())
     assert not {t.task.lower() for t in tasks} & chat_asked
+    # nor does the plain model's distilled answer to one: every chat prompt is a question of its own
+    distilled = {r["messages"][-2]["content"].lower() for r in distill.load()}
+    assert not distilled & asked
+    for country in ("France", "Japan", "Italy", "Germany", "Spain", "United Kingdom"):
+        assert not any(f"capital of {country.lower()}" in q for q in distilled), country
+
+
+def test_distilled_rows_are_the_apps_prompts_answered():
+    rows = distill.load()
+    kinds = {r["meta"]["family"] for r in rows}
+    assert kinds == {"chat", "code", "summarize", "translate"}
+    asked = {json.dumps(m) for _, m, _ in app_distill.requests()}
+    for r in rows:
+        *messages, said = r["messages"]
+        assert json.dumps(messages) in asked and said["role"] == "assistant" and said["content"].strip()
+        assert r["meta"]["source"] == "distill"
+    code = [r for r in rows if r["meta"]["family"] == "code"]
+    assert code and all(r["messages"][0]["content"] == CODE_SYSTEM for r in code)
+    data_sources = {r["meta"]["source"] for r in recipe.training_data(n_tasks=4)}
+    assert data_sources == {"curriculum", "toolcall", "distill"}
 
 
 def test_check_says_what_is_wrong_with_an_entry():
@@ -103,12 +125,11 @@ def test_recipe_examples_are_the_prompt_and_the_call(tmp_path):
 
 def test_reply_examples_answer_without_a_call(tmp_path):
     cases = recipe.reply_cases()
-    answered = [c for c in cases if not c["reply"].startswith("I can't do that")]
-    refused = [c for c in cases if c["reply"].startswith("I can't do that")]
+    answered = [c for c in cases if c["reply"] != recipe.REFUSAL]
+    refused = [c for c in cases if c["reply"] == recipe.REFUSAL]
     assert len(answered) == 2 * len(recipe.ANSWERS) and len(refused) >= 50
-    for c in refused:  # the tool the question is about is not among those granted
-        names = {t["name"] for t in c["others"]}
-        assert all(n in c["reply"] for n in names)
+    for c in refused:  # no tool named: names in the refusal leaked into chat as made-up tools
+        assert not any(t["name"] in c["reply"] for t in c["others"])
     sample = answered[:2] + refused[:2]
     rows = curriculum.toolcall_examples(sample, tmp_path)
     for case, row in zip(sample, rows, strict=True):
@@ -121,7 +142,10 @@ def test_reply_examples_answer_without_a_call(tmp_path):
 def test_the_shipped_adapter_is_one_spec_away(tmp_path):
     store = ModelStore(tmp_path / "models")
     assert (BUNDLED_ADAPTERS / KERNEL_ADAPTER / "adapter.gguf").is_file()
-    assert store.weights("default") == (store.resolve("default"), None)  # the plain model
+    assert store.weights("default") == (store.resolve("default"), None)  # the plain model, for chat
+    assert store.agent_spec("default") == "default+lora:llmos" == store.agent_spec("smollm2")  # for processes
+    for spec in ("default-q8_0", "default-q4_1", "default+lora:mine", "gemma-3-270m", "x.gguf"):
+        assert store.agent_spec(spec) == spec
     path, runtime = store.weights("default+lora:llmos")
     assert path == store.adapters_dir() / KERNEL_ADAPTER / "merged-q8_0.gguf" and runtime is None
     assert path.read_bytes()[:4] == b"GGUF" and path.stat().st_size > 100_000_000
@@ -130,7 +154,7 @@ def test_the_shipped_adapter_is_one_spec_away(tmp_path):
     assert KERNEL_ADAPTER in store.adapter_names()
     entries = {e.spec: e for e in store.entries()}
     assert "llmos's own adapter" in entries["default+lora:llmos"].description
-    assert "adapter" not in entries["default"].description
+    assert "processes decode with default+lora:llmos" in entries["default"].description
     with pytest.raises(DriverError) as info:
         store.adapter_dir(KERNEL_ADAPTER, must_exist=False)  # `llmos learn train --out llmos`
     assert info.value.code == "EEXIST" and "choose another name" in str(info.value)
@@ -143,8 +167,9 @@ def test_learn_curriculum_can_add_the_function_calls(capsys, home, tmp_path):
     assert main(["learn", "curriculum", "--out", str(out), "-n", "5", "--toolcalls", "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     rows = [json.loads(line) for line in out.open()]
-    assert got["written"] == len(rows) == 5 + got["toolcalls"] and got["toolcalls"] >= 450
-    assert {r["meta"]["source"] for r in rows} == {"curriculum", "toolcall"}
+    assert got["written"] == len(rows) == 5 + got["toolcalls"] + got["own_answers"] and got["toolcalls"] >= 450
+    assert {r["meta"]["source"] for r in rows} == {"curriculum", "toolcall", "distill"}
+    assert got["own_answers"] == len(distill.load())
     calls = [r for r in rows if r["meta"]["source"] == "toolcall"]
     answered = [r for r in calls if not r["messages"][-1]["content"].startswith("<tool_call>")]
     assert len(answered) == len(recipe.reply_cases())  # the same mix the shipped adapter learned

@@ -234,3 +234,43 @@ def test_empty_or_bad_prompt_fails_only_that_request(sched):
     with pytest.raises(DriverError):
         s.generate(None, [], Sampling(max_tokens=3))
     assert s.generate(None, [4], Sampling(max_tokens=3)).text == expected([4], 3)
+
+
+def test_processes_decode_on_the_agent_weights_and_chat_on_the_model(home):
+    """On `default`, processes' action loops decode with llmos's own adapter folded in and chat
+    with the plain model (Kernel.agent_spec): each model its own scheduler, each request on one."""
+    from llmos.drivers.scripted import ScriptedDriver
+    from llmos.kernel import Kernel
+    from llmos.syscalls.caps import CapSet
+
+    chat, agent = ScriptedDriver(), ScriptedDriver()
+    agent.info.spec = "default+lora:llmos"
+    with Kernel.boot(driver=chat, agent_driver=agent) as k:
+        assert k.agent_spec == "default+lora:llmos" and k.driver(agent=True) is agent and k.driver() is chat
+        agent.queue("it is done")
+        p = k.spawn(task="say it is done", caps=CapSet.parse(["sys.*"]), max_steps=2)
+        list(k.run(p.pid))
+        assert k.procs.get(p.pid).reply == "it is done" and agent.prompts and not chat.prompts
+        chat.queue("hi back")
+        assert k.call("llm.chat", {"messages": [{"role": "user", "content": "hi"}]}).text == "hi back"
+        assert len(chat.prompts) == 1 and k.router.scheduler_of(agent) is not k.scheduler
+        agent.queue("no call needed")  # llm.chat with tools: function calling, on the agent weights
+        tools = [{"type": "function", "function": {"name": "clock", "description": "the time", "parameters": {}}}]
+        r = k.call("llm.chat", {"messages": [{"role": "user", "content": "hi"}], "tools": tools})
+        assert r.text == "no call needed" and len(chat.prompts) == 1 and len(agent.prompts) == 2
+    with Kernel.boot(driver=chat) as k:  # one driver handed in: it serves both
+        assert k.agent_spec == k.model_spec and k.driver(agent=True) is chat
+
+
+def test_agent_weights_follow_the_model_and_the_environment(home, monkeypatch):
+    from llmos.kernel import Kernel
+
+    with Kernel.boot(model="default") as k:
+        assert k.agent_spec == "default+lora:llmos"
+    with Kernel.boot(model="default-q8_0") as k:  # the plain model by name: plain everywhere
+        assert k.agent_spec == "default-q8_0"
+    with Kernel.boot(model="gemma-3-270m") as k:
+        assert k.agent_spec == "gemma-3-270m"
+    monkeypatch.setenv("LLMOS_AGENT_MODEL", "default")
+    with Kernel.boot(model="default") as k:  # the plain model for processes too
+        assert k.agent_spec == "default"

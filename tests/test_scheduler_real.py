@@ -142,11 +142,13 @@ def test_processes_run_concurrently_through_the_scheduler_with_quotas(home, smol
     with Kernel.boot(driver=smollm) as k:
         from llmos.syscalls.caps import CapSet
 
-        pids = [k.spawn(task=f"say hello {i}", caps=CapSet.parse(["sys.*"]), max_tokens=6).pid for i in range(3)]
+        # a task no reply does in 4 tokens: each process runs into its quota
+        pids = [k.spawn(task=f"write a poem of ten lines about the sea, number {i}", caps=CapSet.parse(["sys.*"]),
+                        max_tokens=4).pid for i in range(3)]
         procs = k.run_many(pids)
         assert all(p.state == "exited" and p.exit_status == 122 and "token quota" in p.exit_reason for p in procs)
-        assert all(p.spent.tokens <= 6 for p in procs)
-        assert k.scheduler.steps > 0 and k.scheduler.tokens_total >= 6
+        assert all(p.spent.tokens <= 4 for p in procs)
+        assert k.scheduler.steps > 0 and k.scheduler.tokens_total >= 4
         assert k.router.priority(0) == INTERACTIVE
         victim = k.spawn(task="count to a thousand", caps=CapSet.parse(["sys.*"]))
         k.procs.request_kill(victim.pid)

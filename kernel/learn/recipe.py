@@ -10,6 +10,9 @@ Two parts, neither taken from a benchmark:
   no call             under `auto` with catalog tools granted: questions no tool is for
                       (ANSWERS, none of bench/chat_suite's), answered; and catalog questions with
                       only other tools granted, answered by saying none of them does it
+  its own answers     the plain model's answers to chat questions and the code, summarize and
+                      translate apps' prompts (distill.py, data/distilled.jsonl): what it did
+                      well untuned, kept (without them chat lost 11 points and code broke)
 
 `bench/learn.py` trains on exactly this and measures held-out figures; the adapter shipped in
 drivers/adapters/llmos/ was made by
@@ -100,6 +103,9 @@ ANSWERS = [
     ("What do you call a baby cat?", "A baby cat is called a kitten."),
     ("How are you today?", "I'm doing well, thank you. How can I help?"),
 ]
+# Said when no granted tool does what is asked. No tool names in it: naming them taught the model
+# to name made-up tools in plain chat ("none of my tools does it (I have writing and violin)").
+REFUSAL = "None of my tools can do that."
 MISMATCH_EVERY = 8  # every 8th catalog question is also asked with only other tools granted
 
 
@@ -120,9 +126,7 @@ def reply_cases(seed: int = SEED) -> list[dict]:
         if i % MISMATCH_EVERY:
             continue
         others = r.sample([t for t in tools if t["name"] != case["tool"]["name"]], r.choice([1, 2]))
-        names = " and ".join(t["name"] for t in others)
-        out.append({"question": case["question"], "others": others, "tool_choice": "auto",
-                    "reply": f"I can't do that: none of my tools does it (I have {names})."})
+        out.append({"question": case["question"], "others": others, "tool_choice": "auto", "reply": REFUSAL})
     return out
 
 
@@ -132,12 +136,19 @@ def function_call_cases(seed: int = SEED, per_question: int = PER_QUESTION) -> l
     return toolcall_cases(per_question, seed) + reply_cases(seed)
 
 
+def function_call_examples(home: Path, seed: int = SEED, per_question: int = PER_QUESTION) -> list[dict]:
+    """Everything the recipe trains on beside the curriculum: the calls and the answers without
+    one as training rows (made in a kernel at `home`), and the plain model's own answers."""
+    from . import curriculum, distill
+
+    return curriculum.toolcall_examples(function_call_cases(seed, per_question), home) + distill.load()
+
+
 def training_data(n_tasks: int = TASKS, seed: int = SEED, per_question: int = PER_QUESTION) -> list[dict]:
     from . import curriculum
 
     tasks = curriculum.generate(n_tasks, seed=seed, split="train", exclude=curriculum.agent_heldout())
-    rows = curriculum.run_tasks(tasks, _home())
-    return rows + curriculum.toolcall_examples(function_call_cases(seed, per_question), _home())
+    return curriculum.run_tasks(tasks, _home()) + function_call_examples(_home(), seed, per_question)
 
 
 def main(argv: list[str]) -> int:
@@ -172,6 +183,7 @@ def main(argv: list[str]) -> int:
     halve(work / "adapter.gguf", a.out / "adapter.gguf")
     calls = [r for r in data if r["meta"]["source"] == "toolcall"]
     meta.update({"recipe": "kernel/learn/recipe.py", "curriculum_tasks": TASKS,
+                 "distilled_examples": sum(r["meta"]["source"] == "distill" for r in data),
                  "function_call_examples": sum(r["messages"][-1]["content"].startswith("<tool_call>") for r in calls),
                  "no_call_examples": sum(not r["messages"][-1]["content"].startswith("<tool_call>") for r in calls),
                  "dtype": "f16"})

@@ -74,7 +74,8 @@ def encode(tok, ex: dict, max_tokens: int) -> Encoded | None:
     text, spans, system_end = chatml(ex["messages"])
     enc = tok(text, return_offsets_mapping=True, add_special_tokens=False)
     ids, offsets = enc["input_ids"], enc["offset_mapping"]
-    cut = next((i for i, (s, _) in enumerate(offsets) if s >= system_end), len(ids))
+    # the prefix is the system turn; without one, the first token (a step runs a prefix first)
+    cut = max(1, next((i for i, (s, _) in enumerate(offsets) if s >= system_end), len(ids)))
     labels = [-100] * len(ids)
     for i, (s, e) in enumerate(offsets):
         if any(a <= s and e <= b for a, b in spans) and e > s:
