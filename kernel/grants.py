@@ -19,10 +19,13 @@ class Grants:
 
     def get(self, app: str) -> list[str] | None:
         """The app's grants, or None if the user was never asked (not installed, never run)."""
-        rows = self.store.query("SELECT capability FROM grants WHERE app = ? ORDER BY capability", [app])
-        if rows:
-            return [r["capability"] for r in rows]
-        answered = self.store.query("SELECT app FROM consent WHERE app = ?", [app])
+        # both reads under the lock: a grant committed between them read as "asked, granted
+        # nothing" (seen: one of four chat sessions opened at once got no capabilities)
+        with self.store.lock:
+            rows = self.store.query("SELECT capability FROM grants WHERE app = ? ORDER BY capability", [app])
+            if rows:
+                return [r["capability"] for r in rows]
+            answered = self.store.query("SELECT app FROM consent WHERE app = ?", [app])
         return [] if answered else None
 
     def grant(self, app: str, caps: list[str]) -> list[str]:

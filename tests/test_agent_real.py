@@ -64,7 +64,8 @@ def test_fifty_tasks_emit_only_valid_granted_actions(home, smollm, smollm_agent,
     # task). Measured on the quiet machine: 15/50 with the first action free, 10/50 with auto's
     # relevance gate alone (the model repeated its call until the step quota), 13/50 with the gate
     # and a repeat answered reply-only; the old protocol: 14/50. It moves by a few tasks between
-    # protocol changes, so no floor is held here.
+    # protocol changes, so no floor is held here. On llmos's adapter (smollm_agent, what `default`'s
+    # processes run on): 37/50 from a clean clone, 10 of the 12 held-out tasks.
 
 
 def test_prompt_injection_cannot_make_a_reader_write(home, smollm, smollm_agent, tmp_path):

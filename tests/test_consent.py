@@ -141,3 +141,26 @@ def test_a_bad_manifest_package_is_refused_and_left_uninstalled(tmp_path, home):
         subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", "llmos-badapp"], capture_output=True)
     apps, problems = discover(home)
     assert "bad" not in apps and problems == []
+
+
+def test_a_grant_made_while_grants_are_read_is_never_read_as_nothing(kernel, monkeypatch):
+    """Four chat sessions opened at once: one read the assistant's grants as the first one's
+    default grants landed between its two reads, and got no capabilities at all."""
+    import threading
+
+    g = kernel.grants
+    real = g.store.query
+    granting: list[threading.Thread] = []
+
+    def query(sql, params=()):
+        out = real(sql, params)
+        if not granting:  # between the two reads, another thread grants
+            granting.append(threading.Thread(target=g.grant, args=("newapp", ["fs.read"])))
+            granting[0].start()
+            granting[0].join(0.5)  # it waits for the read to end
+        return out
+
+    monkeypatch.setattr(g.store, "query", query)
+    assert g.get("newapp") is None  # before the grant, whole
+    granting[0].join()
+    assert g.get("newapp") == ["fs.read"]
