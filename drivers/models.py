@@ -246,18 +246,18 @@ class ModelStore:
         return d
 
     def _install_bundled(self, bundled: Path, d: Path) -> None:
-        src = bundled / "adapter.gguf"
-        dst = d / "adapter.gguf"
-        same = dst.is_file() and dst.stat().st_size == src.stat().st_size and dst.stat().st_mtime == src.stat().st_mtime
-        if same:
-            return
+        import filecmp
         import shutil
 
+        src = bundled / "adapter.gguf"
+        dst = d / "adapter.gguf"
+        if dst.is_file() and filecmp.cmp(src, dst, shallow=False):  # 10 MB: a few ms
+            return
         with self._preparing():
             d.mkdir(parents=True, exist_ok=True)
             for f in bundled.iterdir():
-                if f.is_file():
-                    _write_new(d / f.name, lambda tmp, f=f: shutil.copy2(f, tmp))
+                if f.is_file():  # copied now, so newer than any file folded from the old one
+                    _write_new(d / f.name, lambda tmp, f=f: shutil.copyfile(f, tmp))
 
     def adapter_names(self) -> list[str]:
         d = self.adapters_dir()

@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from ..drivers.base import Driver, DriverError, Generation, Sampling
-from ..drivers.models import ModelStore, Progress
+from ..drivers.models import DEFAULT_ALIASES, ModelStore, Progress
 from ..drivers.plugins import collect
 from ..syscalls.budget import Budget
 from ..syscalls.caps import ROOT, CapSet
@@ -71,6 +71,7 @@ class Kernel:
         # the weights processes' action loops decode with, where they differ from the model's
         # (agent_spec); handed in with a driver (tests), else opened on first use
         self._agent_driver = agent_driver
+        self._owns_agent = agent_driver is None
         self.router = Router(self)  # every generation goes through its scheduler
         self.tools = ToolRegistry(reserved=set(TABLE))  # the plugins' now; apps add theirs
         for tool in collect("register_tools"):
@@ -126,6 +127,8 @@ class Kernel:
         the new one loads on first use."""
         self.router.close()
         self._close_drivers()
+        if not self._owns_agent:  # a handed-in agent driver belonged to the old model
+            self._agent_driver, self._owns_agent = None, True
         self.settings.model = spec
 
     def prefer_size(self, *, slots: int, slot_ctx: int) -> None:
@@ -145,7 +148,13 @@ class Kernel:
             return self._agent_driver.info.spec
         if not self._owns_driver:
             return self.model_spec
-        return self.settings.agent_model or self.models.agent_spec(self.model_spec)
+        tuned = self.models.agent_spec(self.model_spec)
+        if tuned == self.model_spec:  # not `default`: the model runs everything itself
+            return tuned
+        chosen = self.settings.agent_model
+        if chosen is None:
+            return tuned
+        return self.model_spec if chosen in DEFAULT_ALIASES else chosen  # the plain model: one driver
 
     def driver(self, *, agent: bool = False) -> Driver:
         """The loaded model (opened on first use); `agent`: the one processes' action loops decode
@@ -171,11 +180,13 @@ class Kernel:
 
     def _close_drivers(self) -> None:
         """Close the drivers this kernel opened (one handed in is its caller's)."""
+        for d, owned in ((self._driver, self._owns_driver), (self._agent_driver, self._owns_agent)):
+            if d is not None and owned:
+                d.close()
         if self._owns_driver:
-            for d in (self._driver, self._agent_driver):
-                if d is not None:
-                    d.close()
-            self._driver = self._agent_driver = None
+            self._driver = None
+        if self._owns_agent:
+            self._agent_driver = None
 
     def info(self) -> dict:
         return {

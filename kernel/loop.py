@@ -190,7 +190,7 @@ class Loop:
             grammar = first if spent.steps == 0 else grammars["none" if must_answer else "auto"]
             try:
                 window = memory.window(pid, system, window_tokens - action_tokens, lambda text: len(driver.tokenize(text)),
-                                       check=self.check)
+                                       check=self.check, agent=True)
                 prompt = driver.tokenize(driver.format_chat(window), add_special=True, parse_special=True)
                 sampling = Sampling(max_tokens=min(action_tokens, left), temperature=self.temperature, seed=self.seed,
                                     grammar=grammar, repeat_penalty=REPEAT_PENALTY)

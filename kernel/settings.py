@@ -39,7 +39,8 @@ class Settings:
     slot_ctx: int = DEFAULT_SLOT_CTX
     chosen: set[str] = field(default_factory=set)  # which of slots/slot_ctx the user chose
     api_key: str | None = field(default=None, repr=False)  # for an engine behind a key (openai:)
-    # the weights processes' action loops decode with (LLMOS_AGENT_MODEL); None: ModelStore.agent_spec
+    # on `default`, the weights processes' action loops decode with (LLMOS_AGENT_MODEL; `default`:
+    # the plain model); None: ModelStore.agent_spec, llmos's adapter folded in
     agent_model: str | None = None
 
     @classmethod

@@ -57,6 +57,8 @@ def batch(env, ns) -> int:
     # (batched decoding gains most at 16: see bench/multiplex.py).
     k.prefer_size(slots=max(1, min(16, len(jobs))), slot_ctx=2048)
     k.driver()  # a model that cannot load is one clear line, not one per job
+    if any("task" in job for job in jobs):
+        k.driver(agent=True)  # and the weights the tasks' processes decode with
     results: list[dict | None] = [None] * len(jobs)
     tokens = [0]
     lock = threading.Lock()

@@ -166,6 +166,7 @@ def serve(env, ns) -> int:
     except OSError as exc:
         raise SyscallError(Errno.EIO, f"cannot listen on {ns.host}:{ns.port}: {exc.strerror}; choose another --port") from None
     k.driver()  # load the model now: a bad --model is one line here, not at the first request
+    k.driver(agent=True)  # and what requests with tools decode with (on `default`, llmos's adapter)
     web = build_app(k, keys)
     who = f"keys for {', '.join(sorted(set(keys.values())))}" if keys else "loopback clients, no key"
     print(f"llmos: serving the OpenAI API at http://{ns.host}:{ns.port}/v1 (model {k.model_spec}; {who})",

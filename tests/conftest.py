@@ -21,6 +21,7 @@ def home(tmp_path, monkeypatch):
     h = tmp_path / "home"
     monkeypatch.setenv("LLMOS_HOME", str(h))
     monkeypatch.delenv("LLMOS_MODEL", raising=False)
+    monkeypatch.delenv("LLMOS_AGENT_MODEL", raising=False)
     monkeypatch.delenv("LLMOS_GPU_LAYERS", raising=False)
     return h
 

@@ -160,6 +160,32 @@ def test_the_shipped_adapter_is_one_spec_away(tmp_path):
     assert info.value.code == "EEXIST" and "choose another name" in str(info.value)
 
 
+def test_model_prepare_default_also_folds_the_adapter_its_processes_run_on(capsys, home):
+    from llmos.shell.cli import main
+
+    assert main(["model", "prepare", "default"]) == 0
+    plain, tuned = capsys.readouterr().out.strip().splitlines()
+    assert plain.startswith("default: ready at ") and plain.endswith(".Q8_0.gguf")
+    assert tuned.startswith("default+lora:llmos: ready at ") and "merged-q8_0.gguf" in tuned
+
+
+def test_a_new_bundled_adapter_replaces_the_installed_one_and_its_folded_copy(tmp_path):
+    """An upgrade ships an adapter of the very same size; its copy is compared by content and
+    made anew, newer than the weights folded from the old one (which are then folded again)."""
+    import os
+
+    store = ModelStore(tmp_path / "models")
+    installed = store.adapter_dir(KERNEL_ADAPTER) / "adapter.gguf"
+    bundled = (BUNDLED_ADAPTERS / KERNEL_ADAPTER / "adapter.gguf").read_bytes()
+    assert installed.read_bytes() == bundled
+    installed.write_bytes(b"\0" * len(bundled))  # the old adapter, same size
+    folded = installed.with_name("merged-q8_0.gguf")
+    folded.write_bytes(b"GGUF old")
+    os.utime(installed, (1, 1))
+    store.adapter_dir(KERNEL_ADAPTER)
+    assert installed.read_bytes() == bundled and installed.stat().st_mtime >= folded.stat().st_mtime
+
+
 def test_learn_curriculum_can_add_the_function_calls(capsys, home, tmp_path):
     from llmos.shell.cli import main
 

@@ -248,9 +248,11 @@ def test_processes_decode_on_the_agent_weights_and_chat_on_the_model(home):
     with Kernel.boot(driver=chat, agent_driver=agent) as k:
         assert k.agent_spec == "default+lora:llmos" and k.driver(agent=True) is agent and k.driver() is chat
         agent.queue("it is done")
+        used = []  # the process touches nothing of the chat model (its window's framing neither)
+        chat.tokenize = lambda *a, **kw: used.append(a) or ScriptedDriver.tokenize(chat, *a, **kw)
         p = k.spawn(task="say it is done", caps=CapSet.parse(["sys.*"]), max_steps=2)
         list(k.run(p.pid))
-        assert k.procs.get(p.pid).reply == "it is done" and agent.prompts and not chat.prompts
+        assert k.procs.get(p.pid).reply == "it is done" and agent.prompts and not chat.prompts and not used
         chat.queue("hi back")
         assert k.call("llm.chat", {"messages": [{"role": "user", "content": "hi"}]}).text == "hi back"
         assert len(chat.prompts) == 1 and k.router.scheduler_of(agent) is not k.scheduler
@@ -260,6 +262,12 @@ def test_processes_decode_on_the_agent_weights_and_chat_on_the_model(home):
         assert r.text == "no call needed" and len(chat.prompts) == 1 and len(agent.prompts) == 2
     with Kernel.boot(driver=chat) as k:  # one driver handed in: it serves both
         assert k.agent_spec == k.model_spec and k.driver(agent=True) is chat
+    closed = []
+    agent.close = lambda: closed.append(agent)
+    with Kernel.boot(agent_driver=agent) as k:  # handed in: the caller's to close, the old model's
+        k.use_model("gemma-3-270m")
+        assert k.agent_spec == "gemma-3-270m"
+    assert not closed
 
 
 def test_agent_weights_follow_the_model_and_the_environment(home, monkeypatch):
@@ -272,5 +280,10 @@ def test_agent_weights_follow_the_model_and_the_environment(home, monkeypatch):
     with Kernel.boot(model="gemma-3-270m") as k:
         assert k.agent_spec == "gemma-3-270m"
     monkeypatch.setenv("LLMOS_AGENT_MODEL", "default")
-    with Kernel.boot(model="default") as k:  # the plain model for processes too
-        assert k.agent_spec == "default"
+    with Kernel.boot(model="smollm2") as k:  # the plain model for processes too: one driver
+        assert k.agent_spec == "smollm2"
+        k.use_model("gemma-3-270m")  # on `default` only: another model runs everything itself
+        assert k.agent_spec == "gemma-3-270m"
+    monkeypatch.setenv("LLMOS_AGENT_MODEL", "default+lora:mine")
+    with Kernel.boot(model="default") as k:
+        assert k.agent_spec == "default+lora:mine"

@@ -22,11 +22,12 @@ DEFAULT_OVERHEAD = 8  # tokens of chat-template framing per message when no driv
 
 class Pager:
 
-    def overhead(self) -> int:
-        """Tokens of chat-template framing around one message, from the driver when there is one."""
+    def overhead(self, *, agent: bool = False) -> int:
+        """Tokens of chat-template framing around one message, from the driver when there is one
+        (`agent`: the one processes decode with, so a process loads no other model)."""
         if self._overhead is None:
             try:
-                d = self.services.driver()
+                d = self.services.driver(agent=agent)
                 self._overhead = max(
                     len(d.tokenize(d.format_chat([{"role": r, "content": ""}], add_generation_prompt=False),
                                    parse_special=True))
@@ -36,16 +37,17 @@ class Pager:
         return self._overhead
 
     def window(self, pid: int, system: str, budget: int, count: Count, *, overhead: int | None = None,
-               check: Callable[[], None] | None = None) -> list[dict]:
+               check: Callable[[], None] | None = None, agent: bool = False) -> list[dict]:
         """system | core memory | summary of paged-out pages | recent messages, within `budget`.
 
         Every message counts count(content) + `overhead` tokens (chat-template framing; default:
         measured on the driver). Past high_water x budget the oldest resident messages are paged
         out, in whole pages, down to low_water x budget. The result never exceeds `budget`.
         `check` is called between the summary's tokens (a cancel or kill stops the model's
-        summary; the extractive one takes its place).
+        summary; the extractive one takes its place). `agent`: summaries on the weights processes'
+        action loops decode with (Kernel.agent_spec), not the chat model's.
         """
-        per = self.overhead() if overhead is None else overhead
+        per = self.overhead(agent=agent) if overhead is None else overhead
         base = count(system) + per
         if base > budget:
             raise SyscallError(Errno.EFBIG, f"the system prompt alone is {base} tokens, over the window's {budget}; shorten it or use a model with a larger context")
@@ -55,7 +57,7 @@ class Pager:
         sizes = [self._tokens(m, count) + per for m in resident]
         head = count(self._head(system, core, prev["content"] if prev else ""))
         if head + per + sum(sizes) > self.high_water * budget and len(resident) > 1:
-            self._page_out(pid, system, core, prev, resident, sizes, budget, count, per, check)
+            self._page_out(pid, system, core, prev, resident, sizes, budget, count, per, check, agent)
             prev = self.summary(pid)
             resident = self.messages(pid, resident_only=True)
             sizes = [self._tokens(m, count) + per for m in resident]
@@ -74,7 +76,8 @@ class Pager:
             text += "\n\n## Summary of earlier conversation (paged out; mem.recall searches it)\n" + summary
         return text
 
-    def _page_out(self, pid, system, core, prev, resident, sizes, budget, count, per, check=None) -> None:
+    def _page_out(self, pid, system, core, prev, resident, sizes, budget, count, per, check=None,
+                  agent: bool = False) -> None:
         """Mark the oldest whole pages out and fold them into the summary, in one transaction."""
         summary_limit = max(16, int(budget * self.summary_fraction))
         target = self.low_water * budget - (count(self._head(system, core, "")) + per + summary_limit + per)
@@ -92,7 +95,7 @@ class Pager:
         if not pages:
             return
         text, sources = prev["content"] if prev else "", []
-        gen = self._generator(pid, check)
+        gen = self._generator(pid, check, agent)
         for chunk in self._chunks(pages, sizes[: i], budget // 2):  # a backlog is folded in a few calls
             text, source = summ.summarize(gen, text, chunk, count, summary_limit)
             sources.append(source)
@@ -124,20 +127,21 @@ class Pager:
         if chunk:
             yield chunk
 
-    def _generator(self, pid: int, check: Callable[[], None] | None = None) -> Callable[[str, int], str] | None:
+    def _generator(self, pid: int, check: Callable[[], None] | None = None,
+                   agent: bool = False) -> Callable[[str, int], str] | None:
         """How page-out asks the model for a summary: through the kernel (so the scheduler), at
         process `pid`'s priority, building on no KV of its own; None without a kernel."""
         if self.services is None:
             return None
 
         def generate(prompt: str, max_tokens: int) -> str:
-            d = self.services.driver()
+            d = self.services.driver(agent=agent)
             chat = d.format_chat([{"role": "user", "content": prompt}])
             if len(d.tokenize(chat, parse_special=True)) + max_tokens > d.n_ctx():
                 raise ValueError("the pages to summarize do not fit the model's context")
             tokens = d.tokenize(chat, add_special=True, parse_special=True)
             return self.services.generate(pid, tokens, Sampling(max_tokens=max_tokens, temperature=0.0),
-                                          check=check, one_shot=True).text
+                                          check=check, one_shot=True, agent=agent).text
 
         return generate
 
