@@ -142,7 +142,7 @@ def model(env, ns) -> int:
     if ns.action == "prepare":
         path = k.models.resolve(spec, k.progress) if spec.startswith("hf:") else k.models.weights(spec, k.progress)[0]
         env.out.line(f"{spec}: ready at {path}")
-        tuned = k.models.agent_spec(spec)
+        tuned = k.agent_spec if spec == k.model_spec else k.models.agent_spec(spec)  # LLMOS_AGENT_MODEL too
         if tuned != spec:  # what its processes decode with (`default`: llmos's adapter folded in)
             env.out.line(f"{tuned}: ready at {k.models.weights(tuned, k.progress)[0]} (its processes run on it)")
         return 0
